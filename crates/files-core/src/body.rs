@@ -1,0 +1,286 @@
+//! Upload bodies: bytes, a file read by position, or a one-shot stream.
+//!
+//! Resuming an upload re-reads bytes the first run already sent (to check them against what the
+//! provider holds) and reads the rest from where the provider stopped. Only a body that can be
+//! read again at any position can do that: [`Body::from_bytes`] and [`Body::from_path`] /
+//! [`Body::from_file`]. A [`Body::from_stream`] is consumed as it is sent, so it cannot be
+//! replayed: it uploads with bounded memory but refuses `control` and `checkpoint`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A stream of byte chunks, as downloads return and stream bodies take.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// What to upload.
+pub struct Body {
+    inner: Inner,
+}
+
+enum Inner {
+    Bytes(Bytes),
+    File {
+        path: Option<PathBuf>,
+        file: Arc<std::fs::File>,
+        len: u64,
+    },
+    Stream {
+        stream: Mutex<Option<ByteStream>>,
+        len: Option<u64>,
+    },
+}
+
+impl Body {
+    /// A body held in memory.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        Body {
+            inner: Inner::Bytes(bytes.into()),
+        }
+    }
+
+    /// Opens the file at `path`; its length is taken now, and parts are read by position when
+    /// they are sent. If the file changes length or content while an upload runs, the upload
+    /// fails with [`ErrorKind::BodyChanged`] where that can be seen (see the resumable-uploads
+    /// guide for exactly what is detected).
+    pub async fn from_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let p2 = path.clone();
+        let file = tokio::task::spawn_blocking(move || std::fs::File::open(&p2))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Other, format!("open task failed: {e}")))?
+            .map_err(|e| {
+                Error::from_io(e)
+                    .with_key(path.display().to_string())
+                    .with_operation("open body")
+            })?;
+        let mut body = Self::from_file(file)?;
+        if let Inner::File { path: p, .. } = &mut body.inner {
+            *p = Some(path);
+        }
+        Ok(body)
+    }
+
+    /// Uses an open file; its current length is the body's length.
+    pub fn from_file(file: std::fs::File) -> Result<Self> {
+        let meta = file.metadata().map_err(Error::from_io)?;
+        if !meta.is_file() {
+            return Err(Error::invalid_input("the body path is not a regular file"));
+        }
+        Ok(Body {
+            inner: Inner::File {
+                path: None,
+                file: Arc::new(file),
+                len: meta.len(),
+            },
+        })
+    }
+
+    /// A one-shot stream of chunks. `len` is its exact length if known (some providers need it
+    /// up front). It cannot be re-read, so uploads with `control` or `checkpoint` refuse it.
+    pub fn from_stream(stream: ByteStream, len: Option<u64>) -> Self {
+        Body {
+            inner: Inner::Stream {
+                stream: Mutex::new(Some(stream)),
+                len,
+            },
+        }
+    }
+
+    /// The body's length, when known.
+    pub fn len(&self) -> Option<u64> {
+        match &self.inner {
+            Inner::Bytes(b) => Some(b.len() as u64),
+            Inner::File { len, .. } => Some(*len),
+            Inner::Stream { len, .. } => *len,
+        }
+    }
+
+    /// Whether the body is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// Whether any byte range can be read again (bytes and files can; streams cannot).
+    pub fn is_replayable(&self) -> bool {
+        !matches!(self.inner, Inner::Stream { .. })
+    }
+
+    /// Reads `len` bytes at `offset` of a replayable body. A file that became shorter gives
+    /// [`ErrorKind::BodyChanged`]. Runs file I/O on the blocking pool; dropping the future
+    /// abandons the read.
+    pub async fn read_range(&self, offset: u64, len: u64) -> Result<Bytes> {
+        let total = self.len().unwrap_or(0);
+        if offset.checked_add(len).is_none_or(|end| end > total) {
+            return Err(Error::invalid_input(format!(
+                "range {offset}+{len} is outside the body of {total} bytes"
+            )));
+        }
+        match &self.inner {
+            Inner::Bytes(b) => Ok(b.slice(offset as usize..(offset + len) as usize)),
+            Inner::File { file, .. } => {
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || read_at(&file, offset, len as usize))
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::Other, format!("read task failed: {e}")))?
+            }
+            Inner::Stream { .. } => Err(Error::invalid_input(
+                "a stream body cannot be read by position",
+            )),
+        }
+    }
+
+    /// Takes the body as a stream of chunks of at most `chunk` bytes (bytes and files are
+    /// sliced; a stream is handed over as it is, once).
+    pub fn into_stream(self, chunk: usize) -> Result<ByteStream> {
+        let chunk = chunk.max(1) as u64;
+        match self.inner {
+            Inner::Stream { stream, .. } => stream
+                .lock()
+                .expect("body stream lock")
+                .take()
+                .ok_or_else(|| Error::invalid_input("the stream body was already consumed")),
+            inner => {
+                let body = Arc::new(Body { inner });
+                let total = body.len().unwrap_or(0);
+                let offsets = (0..total.div_ceil(chunk)).map(move |i| i * chunk);
+                Ok(futures::stream::iter(offsets)
+                    .then(move |off| {
+                        let body = body.clone();
+                        async move { body.read_range(off, chunk.min(total - off)).await }
+                    })
+                    .boxed())
+            }
+        }
+    }
+
+    /// Takes a one-shot stream out of the body, if it is one (used by the one-shot path).
+    pub(crate) fn take_stream(&self) -> Option<ByteStream> {
+        match &self.inner {
+            Inner::Stream { stream, .. } => stream.lock().expect("body stream lock").take(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, offset: u64, len: usize) -> Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => {
+                return Err(Error::body_changed(format!(
+                    "the body file ended at {} bytes, shorter than when the upload started",
+                    offset + done as u64
+                )));
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from_io(e).with_operation("read body")),
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+#[cfg(windows)]
+fn read_at(file: &std::fs::File, offset: u64, len: usize) -> Result<Bytes> {
+    use std::os::windows::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        match file.seek_read(&mut buf[done..], offset + done as u64) {
+            Ok(0) => {
+                return Err(Error::body_changed(
+                    "the body file is shorter than when the upload started",
+                ));
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from_io(e).with_operation("read body")),
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Inner::Bytes(b) => f
+                .debug_struct("Body::Bytes")
+                .field("len", &b.len())
+                .finish(),
+            Inner::File { path, len, .. } => f
+                .debug_struct("Body::File")
+                .field("path", path)
+                .field("len", len)
+                .finish(),
+            Inner::Stream { len, .. } => f.debug_struct("Body::Stream").field("len", len).finish(),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Self {
+        Body::from_bytes(b)
+    }
+}
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Self {
+        Body::from_bytes(b)
+    }
+}
+impl From<&'static [u8]> for Body {
+    fn from(b: &'static [u8]) -> Self {
+        Body::from_bytes(b)
+    }
+}
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::from_bytes(s.as_bytes())
+    }
+}
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body::from_bytes(s.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_ranges_and_shrink_detection() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let body = Body::from_path(&p).await.unwrap();
+        assert_eq!(body.len(), Some(10));
+        assert_eq!(&body.read_range(3, 4).await.unwrap()[..], b"3456");
+        std::fs::write(&p, b"01234").unwrap();
+        let err = body.read_range(3, 4).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BodyChanged);
+        assert_eq!(
+            body.read_range(8, 4).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+
+    #[tokio::test]
+    async fn bytes_stream_chunks() {
+        let body = Body::from("hello world");
+        let chunks: Vec<_> = body.into_stream(4).unwrap().collect().await;
+        let joined: Vec<u8> = chunks
+            .into_iter()
+            .flat_map(|c| c.unwrap().to_vec())
+            .collect();
+        assert_eq!(joined, b"hello world");
+    }
+}

@@ -1,0 +1,553 @@
+//! [`Files`]: the client every operation starts from.
+
+use std::future::{Future, IntoFuture};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::adapter::{
+    Adapter, ByteRange, Capabilities, GetResponse, ListPage, ListRequest, ObjectMeta,
+    PresignMethod, PutOptions, UploadFamily, UploadSpec,
+};
+use crate::body::{Body, ByteStream};
+use crate::control::UploadControl;
+use crate::error::{Error, ErrorKind, Result};
+use crate::retry::RetryPolicy;
+use crate::scheduler::{self, Job, Progress, ProgressFn, UploadOutcome};
+use crate::token::ResumeToken;
+
+/// One client over one store. Cheap to clone (an `Arc` inside).
+///
+/// ```
+/// # async fn demo(files: files_core::Files) -> files_core::Result<()> {
+/// use files_core::{Body, UploadControl};
+/// let control = UploadControl::new();
+/// let done = files
+///     .upload("backups/db.tar", Body::from_bytes(vec![0u8; 1024]))
+///     .part_size(16 * 1024 * 1024)
+///     .concurrency(8)
+///     .control(control.clone())
+///     .on_progress(|p| eprintln!("{} / {:?}", p.loaded, p.total))
+///     .await?;
+/// assert_eq!(done.meta.size, 1024);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Files {
+    adapter: Arc<dyn Adapter>,
+    retry: RetryPolicy,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Files")
+            .field("adapter", &self.adapter)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Files {
+    /// A client over `adapter`.
+    pub fn new(adapter: impl Adapter) -> Self {
+        Self::from_arc(Arc::new(adapter))
+    }
+
+    /// A client over a shared adapter.
+    pub fn from_arc(adapter: Arc<dyn Adapter>) -> Self {
+        Files {
+            adapter,
+            retry: RetryPolicy::default(),
+            timeout: None,
+        }
+    }
+
+    /// A client for the store a URL names (`file:///srv/store`, `memory://name`, `s3://bucket`
+    /// ...), built by the adapter registered for its scheme.
+    pub fn from_url(url: &str) -> Result<Self> {
+        crate::registry::open_store(url)
+    }
+
+    /// The default retry policy of this client's calls.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The default per-request timeout of this client's calls (none by default).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The adapter underneath.
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.adapter
+    }
+
+    /// What the adapter can do.
+    pub fn capabilities(&self) -> Capabilities {
+        self.adapter.capabilities()
+    }
+
+    fn ctx(&self, op: &'static str, key: &str) -> impl Fn(Error) -> Error + '_ {
+        let key = key.to_string();
+        move |e| {
+            e.with_operation(op)
+                .with_provider(self.adapter.provider())
+                .with_key(key.clone())
+        }
+    }
+
+    async fn retried<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.retry.run(self.timeout, op).await.map(|(v, _)| v)
+    }
+
+    /// Starts an upload of `body` to `key`; configure it, then `.await` it.
+    pub fn upload(&self, key: impl Into<String>, body: impl Into<Body>) -> UploadBuilder {
+        UploadBuilder {
+            files: self.clone(),
+            job: Job {
+                adapter: self.adapter.clone(),
+                key: key.into(),
+                body: body.into(),
+                options: PutOptions::default(),
+                part_size: None,
+                concurrency: 4,
+                control: None,
+                checkpoint: None,
+                on_progress: None,
+                retry: self.retry,
+                timeout: self.timeout,
+                cancel: CancellationToken::new(),
+                rate_limit: None,
+            },
+        }
+    }
+
+    /// The object's metadata.
+    pub async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        self.adapter
+            .validate_key(key)
+            .map_err(self.ctx("head", key))?;
+        self.retried(|_| self.adapter.head(key))
+            .await
+            .map_err(self.ctx("head", key))
+    }
+
+    /// Whether the object exists: `false` only on not-found; any other failure is an error.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self.head(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.with_operation("exists")),
+        }
+    }
+
+    /// Starts a download; add `.range(..)` for part of the object, then `.await` it.
+    pub fn download(&self, key: impl Into<String>) -> DownloadBuilder {
+        DownloadBuilder {
+            files: self.clone(),
+            key: key.into(),
+            range: None,
+        }
+    }
+
+    /// Deletes the object; deleting an absent key succeeds.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.adapter
+            .validate_key(key)
+            .map_err(self.ctx("delete", key))?;
+        self.retried(|_| self.adapter.delete(key))
+            .await
+            .map_err(self.ctx("delete", key))
+    }
+
+    /// Copies `from` to `to`: server-side where the adapter can
+    /// ([`Capabilities::server_side_copy`]), otherwise by streaming the object through the
+    /// client with bounded memory.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
+        self.adapter
+            .validate_key(from)
+            .map_err(self.ctx("copy", from))?;
+        self.adapter
+            .validate_key(to)
+            .map_err(self.ctx("copy", to))?;
+        if self.capabilities().server_side_copy {
+            return self
+                .retried(|_| self.adapter.copy(from, to))
+                .await
+                .map_err(self.ctx("copy", from));
+        }
+        let got = self
+            .retried(|_| self.adapter.get(from, None))
+            .await
+            .map_err(self.ctx("copy", from))?;
+        let len = got.range.end - got.range.start;
+        let mut options = PutOptions::default();
+        let caps = self.capabilities();
+        if caps.content_type {
+            options.content_type = got.meta.content_type.clone();
+        }
+        if caps.metadata {
+            options.metadata = got.meta.metadata.clone();
+        }
+        if caps.cache_control {
+            options.cache_control = got.meta.cache_control.clone();
+        }
+        self.upload(to, Body::from_stream(got.stream, Some(len)))
+            .options(options)
+            .await
+            .map(|o| o.meta)
+            .map_err(self.ctx("copy", to))
+    }
+
+    /// Moves `from` to `to`: a native rename where the adapter has one
+    /// ([`Capabilities::native_rename`]), otherwise copy then delete.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.adapter
+            .validate_key(from)
+            .map_err(self.ctx("rename", from))?;
+        self.adapter
+            .validate_key(to)
+            .map_err(self.ctx("rename", to))?;
+        if self.capabilities().native_rename {
+            return self
+                .retried(|_| self.adapter.rename(from, to))
+                .await
+                .map_err(self.ctx("rename", from));
+        }
+        self.copy(from, to).await?;
+        self.delete(from).await
+    }
+
+    /// One page of a listing.
+    pub async fn list(&self, request: &ListRequest) -> Result<ListPage> {
+        if request.delimiter.is_some() && !self.capabilities().list_delimiter {
+            return Err(
+                Error::not_supported("listing with a delimiter is not supported")
+                    .with_operation("list")
+                    .with_provider(self.adapter.provider()),
+            );
+        }
+        self.retried(|_| self.adapter.list(request))
+            .await
+            .map_err(self.ctx("list", &request.prefix))
+    }
+
+    /// Every object under `prefix`, across all pages, as a stream.
+    pub fn list_all(&self, prefix: impl Into<String>) -> BoxStream<'static, Result<ObjectMeta>> {
+        let files = self.clone();
+        let first = ListRequest {
+            prefix: prefix.into(),
+            ..ListRequest::default()
+        };
+        stream::try_unfold(Some(first), move |req| {
+            let files = files.clone();
+            async move {
+                let Some(req) = req else {
+                    return Ok::<_, Error>(None);
+                };
+                let page = files.list(&req).await?;
+                let next = page.cursor.clone().map(|c| ListRequest {
+                    cursor: Some(c),
+                    ..req.clone()
+                });
+                Ok(Some((stream::iter(page.objects.into_iter().map(Ok)), next)))
+            }
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    /// A presigned download URL valid for `expires`.
+    pub async fn presign_get(&self, key: &str, expires: Duration) -> Result<String> {
+        self.presign(key, PresignMethod::Get, expires).await
+    }
+
+    /// A presigned upload URL (signed upload URL) valid for `expires`.
+    pub async fn presign_put(&self, key: &str, expires: Duration) -> Result<String> {
+        self.presign(key, PresignMethod::Put, expires).await
+    }
+
+    async fn presign(&self, key: &str, method: PresignMethod, expires: Duration) -> Result<String> {
+        let caps = self.capabilities();
+        let ok = match method {
+            PresignMethod::Get => caps.presign_get,
+            PresignMethod::Put => caps.presign_put,
+        };
+        if !ok {
+            return Err(Error::not_supported(format!(
+                "provider `{}` cannot presign {} URLs",
+                self.adapter.provider(),
+                if method == PresignMethod::Get {
+                    "download"
+                } else {
+                    "upload"
+                }
+            ))
+            .with_operation("presign")
+            .with_key(key));
+        }
+        self.adapter
+            .validate_key(key)
+            .map_err(self.ctx("presign", key))?;
+        self.adapter
+            .presign(key, method, expires)
+            .await
+            .map_err(self.ctx("presign", key))
+    }
+
+    /// A stable public URL of the object, where the provider has one.
+    pub fn url(&self, key: &str) -> Result<String> {
+        if !self.capabilities().public_url {
+            return Err(Error::not_supported(format!(
+                "provider `{}` has no public URLs",
+                self.adapter.provider()
+            ))
+            .with_operation("url")
+            .with_key(key));
+        }
+        self.adapter
+            .validate_key(key)
+            .map_err(self.ctx("url", key))?;
+        self.adapter.public_url(key).map_err(self.ctx("url", key))
+    }
+
+    /// Discards the provider session a token names (what `files abort --checkpoint` does).
+    /// The token must belong to this client's provider and store.
+    pub async fn abort_upload(&self, token: &ResumeToken) -> Result<()> {
+        token.check_self()?;
+        let a = &self.adapter;
+        let ctx = self.ctx("abort", &token.key);
+        if token.provider != a.provider() || token.target != a.target() {
+            return Err(ctx(Error::token_invalid(format!(
+                "the token belongs to `{}` at `{}`, not this client's `{}` at `{}`",
+                token.provider,
+                token.target,
+                a.provider(),
+                a.target()
+            ))));
+        }
+        a.validate_key(&token.key).map_err(&ctx)?;
+        a.check_session(&token.session)
+            .map_err(|e| ctx(Error::token_invalid(e.message().to_string())))?;
+        if let Some(p) = &token.process
+            && p != crate::token::process_instance_id()
+        {
+            return Err(ctx(Error::not_supported(
+                "this token's session lives in another process (not supported across processes)",
+            )));
+        }
+        let spec = UploadSpec {
+            key: token.key.clone(),
+            total: token.total,
+            part_size: token.part_size,
+            options: PutOptions::default(),
+        };
+        match a.upload_family() {
+            UploadFamily::Parts(p) => self.retried(|_| p.abort(&spec, &token.session)).await,
+            UploadFamily::Offset(o) => self.retried(|_| o.cancel(&spec, &token.session)).await,
+            UploadFamily::OneShot => {
+                Err(Error::not_supported("this provider has no upload sessions"))
+            }
+        }
+        .map_err(ctx)
+    }
+}
+
+/// A configured upload; `.await` it (or call [`UploadBuilder::send`]).
+#[must_use = "an upload does nothing until it is awaited"]
+pub struct UploadBuilder {
+    files: Files,
+    job: Job,
+}
+
+impl UploadBuilder {
+    /// Part (or chunk) size. Checked against the provider's rules before anything is sent;
+    /// by default the provider's default, grown so the body fits its part-count limit. On
+    /// resume the token's part size is used.
+    pub fn part_size(mut self, bytes: u64) -> Self {
+        self.job.part_size = Some(bytes);
+        self
+    }
+    /// Parts in flight at once (default 4). Memory stays within part size x concurrency.
+    /// Offset-family providers send one chunk at a time.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.job.concurrency = n;
+        self
+    }
+    /// Drive this upload with `control` (pause, resume, abort, token). Needs a re-readable body.
+    pub fn control(mut self, control: UploadControl) -> Self {
+        self.job.control = Some(control);
+        self
+    }
+    /// Persists the resume token to `path` after every confirmed part (atomically) and removes
+    /// it on success; if a checkpoint already exists there, the upload resumes from it.
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
+        self.job.checkpoint = Some(path.into());
+        self
+    }
+    /// Called after every confirmed part, with the current token.
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.job.on_progress = Some(Arc::new(f) as ProgressFn);
+        self
+    }
+    /// MIME type to store.
+    pub fn content_type(mut self, value: impl Into<String>) -> Self {
+        self.job.options.content_type = Some(value.into());
+        self
+    }
+    /// Cache-Control to store.
+    pub fn cache_control(mut self, value: impl Into<String>) -> Self {
+        self.job.options.cache_control = Some(value.into());
+        self
+    }
+    /// One user metadata entry.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.job.options.metadata.insert(key.into(), value.into());
+        self
+    }
+    /// All object options at once.
+    pub fn options(mut self, options: PutOptions) -> Self {
+        self.job.options = options;
+        self
+    }
+    /// Retry policy for each request of this upload.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.job.retry = retry;
+        self
+    }
+    /// Timeout of each provider request (a stalled part is cut and retried).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.job.timeout = Some(timeout);
+        self
+    }
+    /// Cancelling `token` ends the call with [`ErrorKind::Cancelled`] and keeps the provider
+    /// session (resume it later with the token).
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.job.cancel = token;
+        self
+    }
+    /// Caps the average send rate, in bytes per second.
+    pub fn rate_limit(mut self, bytes_per_sec: u64) -> Self {
+        self.job.rate_limit = Some(bytes_per_sec.max(1));
+        self
+    }
+    /// Runs the upload.
+    pub async fn send(self) -> Result<UploadOutcome> {
+        let _files = self.files;
+        scheduler::run(self.job).await
+    }
+}
+
+impl IntoFuture for UploadBuilder {
+    type Output = Result<UploadOutcome>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+/// A configured download; `.await` it.
+#[must_use = "a download does nothing until it is awaited"]
+pub struct DownloadBuilder {
+    files: Files,
+    key: String,
+    range: Option<ByteRange>,
+}
+
+impl DownloadBuilder {
+    /// Only these bytes (`10..20`, `10..`, `10..=19`).
+    pub fn range(mut self, range: impl Into<ByteRange>) -> Self {
+        self.range = Some(range.into());
+        self
+    }
+
+    /// Starts the download.
+    pub async fn send(self) -> Result<Download> {
+        let files = &self.files;
+        let key = self.key.as_str();
+        files
+            .adapter
+            .validate_key(key)
+            .map_err(files.ctx("download", key))?;
+        if self.range.is_some() && !files.capabilities().range_read {
+            return Err(files.ctx("download", key)(Error::not_supported(
+                "this provider cannot read byte ranges",
+            )));
+        }
+        let range = self.range;
+        let resp = files
+            .retried(|_| files.adapter.get(key, range))
+            .await
+            .map_err(files.ctx("download", key))?;
+        Ok(Download { inner: resp })
+    }
+}
+
+impl IntoFuture for DownloadBuilder {
+    type Output = Result<Download>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+/// A download: metadata, the range served, and a stream of bytes.
+#[derive(Debug)]
+pub struct Download {
+    inner: GetResponse,
+}
+
+impl Download {
+    /// The whole object's metadata.
+    pub fn meta(&self) -> &ObjectMeta {
+        &self.inner.meta
+    }
+    /// The byte range this download yields.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        self.inner.range.clone()
+    }
+    /// The bytes as a stream.
+    pub fn into_stream(self) -> ByteStream {
+        self.inner.stream
+    }
+    /// Collects every byte in memory.
+    pub async fn bytes(self) -> Result<Bytes> {
+        let mut out = BytesMut::new();
+        let mut s = self.inner.stream;
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out.freeze())
+    }
+    /// Writes the bytes to `path` (created or truncated); returns the byte count.
+    pub async fn to_file(self, path: impl AsRef<std::path::Path>) -> Result<u64> {
+        use tokio::io::AsyncWriteExt;
+        let mut f = tokio::fs::File::create(path.as_ref()).await?;
+        let mut n = 0u64;
+        let mut s = self.inner.stream;
+        while let Some(chunk) = s.next().await {
+            let chunk = chunk?;
+            f.write_all(&chunk).await?;
+            n += chunk.len() as u64;
+        }
+        f.flush().await?;
+        f.sync_all().await?;
+        Ok(n)
+    }
+}
+
+use futures::TryStreamExt as _;
