@@ -1114,6 +1114,14 @@ impl Runner {
                 Ok(r) => r,
                 Err(i) => return Err(self.handle_interrupt(i).await),
             };
+            // An answer that moved nothing forward is a failure too, or a provider that keeps
+            // refusing bytes would loop forever.
+            let result = match result {
+                Ok(OffsetState::Offset(n)) if n <= offset => Err(Error::transient(format!(
+                    "the provider accepted no bytes at offset {offset}"
+                ))),
+                other => other,
+            };
             let state = match result {
                 Ok(s) => {
                     failures = 0;
