@@ -57,7 +57,7 @@ fn test(extra: &[String]) -> Result<(), String> {
 fn bench(extra: &[String]) -> Result<(), String> {
     let out = root().join("docs").join("benchmarks.md");
     run(cargo()
-        .args(["bench", "--locked", "-p", "files", "--bench", "upload", "--"])
+        .args(["bench", "--locked", "-p", "files-bench", "--bench", "upload", "--"])
         .arg("--markdown")
         .arg(&out)
         .args(extra))?;

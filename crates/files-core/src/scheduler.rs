@@ -1226,27 +1226,31 @@ async fn send_part(
     if let Some(rate) = &rate {
         rate.acquire(part.data.len() as u64).await;
     }
+    // The checks run inside the retry loop: a part the provider stored damaged is sent again.
     let result = retry
-        .run(timeout, |_| p.put_part(&spec, &session, part.clone()))
-        .await
-        .and_then(|(landed, r)| {
-            if landed.size != part.data.len() as u64 {
-                return Err(Error::new(
-                    ErrorKind::Other,
-                    format!(
-                        "the provider stored {} bytes of part {number}, not {}",
-                        landed.size,
-                        part.data.len()
-                    ),
-                ));
+        .run(timeout, |_| {
+            let p = &p;
+            let spec = &spec;
+            let session = &session;
+            let part = part.clone();
+            async move {
+                let len = part.data.len() as u64;
+                let landed = p.put_part(spec, session, part).await?;
+                if landed.size != len {
+                    return Err(Error::transient(format!(
+                        "the provider stored {} bytes of part {number}, not {len}",
+                        landed.size
+                    )));
+                }
+                if landed.crc32c.is_some_and(|c| c != crc) {
+                    return Err(Error::transient(format!(
+                        "the provider's checksum of part {number} does not match what was sent"
+                    )));
+                }
+                Ok(LandedPart { number, ..landed })
             }
-            if landed.crc32c.is_some_and(|c| c != crc) {
-                return Err(Error::transient(format!(
-                    "the provider's checksum of part {number} does not match what was sent"
-                )));
-            }
-            Ok((LandedPart { number, ..landed }, r))
-        });
+        })
+        .await;
     (number, crc, result)
 }
 

@@ -1,1 +1,119 @@
-//! placeholder
+//! # files
+//!
+//! One small API over every object and file store, with **uploads that survive anything**: a
+//! large upload can be paused, resumed and aborted, and — after a crash — resumed in a *later
+//! process* from a small serializable token, sending only the bytes that did not land.
+//!
+//! This is the crate applications depend on. It re-exports the whole of
+//! [`files-core`](files_core) (the [`Files`] client, [`Body`], [`UploadControl`],
+//! [`ResumeToken`], [`Error`] / [`ErrorKind`], the [`adapter`] contract ...) and, behind cargo
+//! features, the adapter crates, whose URL schemes it registers so that
+//! [`Files::from_url`] can open them.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use files::{Body, Files, ListRequest, UploadControl};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> files::Result<()> {
+//! # if !cfg!(feature = "fs") { return Ok(()); } // this example needs the `fs` adapter
+//! # let tmp = tempfile::tempdir()?;
+//! # let (dir, work) = (tmp.path().join("store"), tmp.path().to_path_buf());
+//! # std::fs::create_dir_all(&dir)?;
+//! // A store on the local disk (`dir` is a directory).
+//! let files = Files::from_url(&format!("file://{}", dir.display()))?;
+//!
+//! // An upload that can be paused, resumed and aborted through `control`, and that persists
+//! // its resume token to a checkpoint file: if the process dies, running the same upload
+//! // again (same key, same body, same checkpoint) continues where it stopped.
+//! let data: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
+//! let control = UploadControl::new();
+//! let outcome = files
+//!     .upload("backups/data.bin", Body::from_bytes(data.clone()))
+//!     .part_size(1 << 20)
+//!     .control(control.clone())
+//!     .checkpoint(work.join("data.bin.upload.json"))
+//!     .await?;
+//! assert_eq!(outcome.meta.size, data.len() as u64);
+//! assert!(!work.join("data.bin.upload.json").exists()); // removed on success
+//!
+//! // Download it (or a byte range of it).
+//! let bytes = files.download("backups/data.bin").await?.bytes().await?;
+//! assert_eq!(bytes, data);
+//! let head = files.download("backups/data.bin").range(0..10).await?.bytes().await?;
+//! assert_eq!(&head[..], &data[..10]);
+//!
+//! // List what is under a prefix.
+//! let page = files
+//!     .list(&ListRequest { prefix: "backups/".into(), ..ListRequest::default() })
+//!     .await?;
+//! assert_eq!(page.objects[0].key, "backups/data.bin");
+//! # Ok(()) }
+//! ```
+//!
+//! Elsewhere in the program, `control.pause()`, `control.resume()` and `control.abort()` drive
+//! the upload, and `control.token()` is its [`ResumeToken`]: serialize it
+//! ([`ResumeToken::to_json`]) and resume later with [`UploadControl::from_json`] and the same
+//! body. Cancelling the upload's [`CancellationToken`] stops it but keeps the provider session;
+//! aborting discards it.
+//!
+//! ## Providers
+//!
+//! | Provider | Scheme | Crate / feature | Resumable uploads |
+//! |----------|--------|-----------------|-------------------|
+//! | Local disk | `file:///abs/root` | [`files-fs`](fs) / `fs` | **Across processes**: pause, resume, abort, and resume after a crash from a token or a checkpoint file. |
+//! | Memory | `memory://name` | [`files-memory`](memory) / `memory` | **In-process only**: pause, resume and abort, and a token resumed by another client in the same process; tokens are refused in another process and `checkpoint` is not supported. |
+//!
+//! What each provider can do beyond the basics (ranges, metadata, server-side copy, presigned
+//! URLs ...) is described by [`Files::capabilities`]; asking for something a provider cannot
+//! do fails with [`ErrorKind::NotSupported`] before any request is sent.
+//!
+//! ## Opening stores by URL
+//!
+//! [`Files::from_url`] picks the adapter registered for the URL's scheme;
+//! [`registry::schemes`] lists the schemes of this build, and an unknown scheme fails with
+//! [`ErrorKind::NotSupported`] naming them. Adapter crates register themselves when they are
+//! linked; this crate links every enabled one. Where a build links adapters some other way and
+//! the registration is lost, call [`register_all`] once at startup.
+//!
+//! ## Feature flags
+//!
+//! | Feature | Default | Enables |
+//! |---------|---------|---------|
+//! | `fs` | yes | the local-disk adapter, as [`files::fs`](fs), scheme `file` |
+//! | `memory` | yes | the in-memory adapter, as [`files::memory`](memory), scheme `memory` |
+//!
+//! With `default-features = false` only the core is built; adapters can still be plugged in
+//! with [`Files::new`] and any type that implements [`Adapter`].
+#![deny(missing_docs)]
+
+pub use files_core::*;
+pub use files_core::{adapter, body, checkpoint, error, registry, retry, token};
+
+/// The local-disk adapter (`files-fs`), scheme `file`.
+#[cfg(feature = "fs")]
+pub use files_fs as fs;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "fs")]
+use files_fs as _;
+
+/// The in-memory adapter (`files-memory`), scheme `memory`.
+#[cfg(feature = "memory")]
+pub use files_memory as memory;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "memory")]
+use files_memory as _;
+
+/// Registers the URL scheme of every adapter enabled in this build, explicitly.
+///
+/// Adapters normally register themselves through `inventory` when they are linked, so this is
+/// only a fallback for builds where the linker dropped those registrations. Calling it more
+/// than once (or alongside the automatic registrations) is harmless: each scheme stays
+/// registered once.
+pub fn register_all() {
+    #[cfg(feature = "fs")]
+    files_fs::register();
+    #[cfg(feature = "memory")]
+    files_memory::register();
+}

@@ -1,0 +1,273 @@
+//! Upload benchmarks, reported as ratios against peers measured in the same run.
+//!
+//! * the part scheduler over the memory adapter, against driving the same adapter's primitives
+//!   by hand in a sequential loop (the scheduler's overhead and its concurrency gain);
+//! * the fs adapter (plain, and resumable with a checkpoint) against `std::fs::copy` of the same
+//!   file.
+//!
+//! Each case runs in a fresh child process (so its peak RSS is its own), rounds are interleaved,
+//! and medians are reported. Run with `cargo xtask bench` (writes docs/benchmarks.md) or
+//! `cargo bench -p files-bench --bench upload -- [--size-mib N] [--rounds N] [--markdown PATH]`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use files::{Body, Files, UploadControl, UploadFamily};
+
+const PART: u64 = 8 << 20;
+const CONCURRENCY: usize = 4;
+
+struct Args {
+    size_mib: u64,
+    rounds: usize,
+    markdown: Option<PathBuf>,
+    case: Option<String>,
+    dir: Option<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        size_mib: 512,
+        rounds: 3,
+        markdown: None,
+        case: None,
+        dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--size-mib" => a.size_mib = it.next().and_then(|v| v.parse().ok()).expect("--size-mib N"),
+            "--rounds" => a.rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
+            "--markdown" => a.markdown = it.next().map(PathBuf::from),
+            "--case" => a.case = it.next(),
+            "--dir" => a.dir = it.next().map(PathBuf::from),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+/// (user+system CPU seconds, peak RSS in KiB) of this process, from /proc.
+fn self_usage() -> (f64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (ticks / 100.0, hwm)
+}
+
+fn make_source(dir: &Path, size: u64) -> PathBuf {
+    let path = dir.join("source.bin");
+    if std::fs::metadata(&path).map(|m| m.len() == size).unwrap_or(false) {
+        return path;
+    }
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut f = std::fs::File::create(&path).unwrap();
+    let mut left = size;
+    while left > 0 {
+        for chunk in buf.chunks_mut(8) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            chunk.copy_from_slice(&rng.to_le_bytes()[..chunk.len()]);
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        std::io::Write::write_all(&mut f, &buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    f.sync_all().unwrap();
+    path
+}
+
+async fn run_case(case: &str, dir: &Path, size: u64) {
+    let src = make_source(dir, size);
+    let out = dir.join(format!("out-{case}"));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let start = Instant::now();
+    match case {
+        "std-copy" => {
+            std::fs::copy(&src, out.join("copy.bin")).unwrap();
+            std::fs::File::open(out.join("copy.bin")).unwrap().sync_all().unwrap();
+        }
+        "fs-upload" => {
+            let files = Files::new(files::fs::FsAdapter::new(&out).unwrap());
+            files
+                .upload("copy.bin", Body::from_path(&src).await.unwrap())
+                .part_size(PART)
+                .await
+                .unwrap();
+        }
+        "fs-resumable" => {
+            let files = Files::new(files::fs::FsAdapter::new(&out).unwrap());
+            files
+                .upload("copy.bin", Body::from_path(&src).await.unwrap())
+                .part_size(PART)
+                .control(UploadControl::new())
+                .checkpoint(dir.join("bench.ckpt"))
+                .await
+                .unwrap();
+        }
+        "memory-scheduler" => {
+            let data = bytes::Bytes::from(std::fs::read(&src).unwrap());
+            let files = Files::new(files::memory::MemoryAdapter::new());
+            let t = Instant::now();
+            files
+                .upload("copy.bin", Body::from_bytes(data))
+                .part_size(PART)
+                .concurrency(CONCURRENCY)
+                .control(UploadControl::new())
+                .await
+                .unwrap();
+            report(case, size, t);
+            return;
+        }
+        "memory-raw-loop" => {
+            let data = bytes::Bytes::from(std::fs::read(&src).unwrap());
+            let adapter: Arc<dyn files::Adapter> = Arc::new(files::memory::MemoryAdapter::new());
+            let t = Instant::now();
+            let UploadFamily::Parts(p) = adapter.upload_family() else {
+                panic!("memory is a parts adapter")
+            };
+            let spec = files::UploadSpec {
+                key: "copy.bin".into(),
+                total: size,
+                part_size: PART,
+                options: Default::default(),
+            };
+            let session = p.begin(&spec).await.unwrap();
+            let mut landed = Vec::new();
+            for (i, off) in (0..size).step_by(PART as usize).enumerate() {
+                let chunk = data.slice(off as usize..(off + PART).min(size) as usize);
+                let part = files::Part {
+                    number: i as u32 + 1,
+                    offset: off,
+                    crc32c: crc32c::crc32c(&chunk),
+                    data: chunk,
+                };
+                landed.push(p.put_part(&spec, &session, part).await.unwrap());
+            }
+            p.complete(&spec, &session, &landed).await.unwrap();
+            report(case, size, t);
+            return;
+        }
+        other => panic!("unknown case {other}"),
+    }
+    report(case, size, start);
+}
+
+fn report(case: &str, size: u64, start: Instant) {
+    let secs = start.elapsed().as_secs_f64();
+    let (cpu, rss) = self_usage();
+    println!(
+        "RESULT case={case} mib_s={:.1} secs={secs:.3} cpu={cpu:.2} rss_kib={rss}",
+        size as f64 / (1 << 20) as f64 / secs
+    );
+}
+
+struct Row {
+    mib_s: Vec<f64>,
+    cpu: Vec<f64>,
+    rss: Vec<u64>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args = parse_args();
+    let size = args.size_mib << 20;
+    if let Some(case) = &args.case {
+        let dir = args.dir.clone().expect("--dir");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(run_case(case, &dir, size));
+        return;
+    }
+    let tmp = tempfile::Builder::new().prefix("files-bench").tempdir_in(std::env::temp_dir()).unwrap();
+    make_source(tmp.path(), size);
+    let cases = ["std-copy", "fs-upload", "fs-resumable", "memory-raw-loop", "memory-scheduler"];
+    let mut rows: Vec<(&str, Row)> = cases
+        .iter()
+        .map(|c| (*c, Row { mib_s: vec![], cpu: vec![], rss: vec![] }))
+        .collect();
+    let exe = std::env::current_exe().unwrap();
+    for round in 0..args.rounds {
+        for (case, row) in rows.iter_mut() {
+            let out = Command::new(&exe)
+                .args(["--case", case, "--size-mib", &args.size_mib.to_string(), "--dir"])
+                .arg(tmp.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text.lines().find(|l| l.starts_with("RESULT")).expect("a RESULT line");
+            let get = |k: &str| {
+                line.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                    .unwrap()
+                    .to_string()
+            };
+            row.mib_s.push(get("mib_s").parse().unwrap());
+            row.cpu.push(get("cpu").parse().unwrap());
+            row.rss.push(get("rss_kib").parse().unwrap());
+            eprintln!("round {round}: {line}");
+        }
+    }
+    let med: Vec<(&str, f64, f64, u64)> = rows
+        .iter_mut()
+        .map(|(c, r)| (*c, median(&mut r.mib_s), median(&mut r.cpu), *r.rss.iter().max().unwrap()))
+        .collect();
+    let speed = |name: &str| med.iter().find(|m| m.0 == name).unwrap().1;
+    let machine = format!(
+        "{} cores, {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .unwrap_or_else(|| "unknown CPU".into())
+    );
+    let mut md = String::new();
+    md.push_str("# Benchmarks\n\n");
+    md.push_str(&format!(
+        "Generated by `cargo xtask bench` (release build). Machine: {machine}. Body: {} MiB of random bytes, part size {} MiB, concurrency {CONCURRENCY}; medians of {} interleaved rounds, each case in its own process (peak RSS is the process's, including the body where the case holds it in memory).\n\n",
+        args.size_mib, PART >> 20, args.rounds
+    ));
+    md.push_str("| case | what it measures | MiB/s | CPU s | peak RSS MiB |\n|---|---|---|---|---|\n");
+    let what = |c: &str| match c {
+        "std-copy" => "`std::fs::copy` of the file, then fsync (the peer)",
+        "fs-upload" => "files fs adapter, plain upload from a file body",
+        "fs-resumable" => "files fs adapter with `control` and a checkpoint file (fsync per chunk)",
+        "memory-raw-loop" => "memory adapter primitives driven by hand, sequentially (the peer)",
+        "memory-scheduler" => "the part scheduler over the memory adapter (CRC32C per part, concurrency 4)",
+        _ => "",
+    };
+    for (c, s, cpu, rss) in &med {
+        md.push_str(&format!("| {c} | {} | {s:.0} | {cpu:.2} | {:.0} |\n", what(c), *rss as f64 / 1024.0));
+    }
+    md.push_str("\nRatios (higher is faster for the first name):\n\n");
+    md.push_str(&format!("- fs-upload / std-copy: **{:.2}x**\n", speed("fs-upload") / speed("std-copy")));
+    md.push_str(&format!("- fs-resumable / std-copy: **{:.2}x**\n", speed("fs-resumable") / speed("std-copy")));
+    md.push_str(&format!(
+        "- memory-scheduler / memory-raw-loop: **{:.2}x**\n",
+        speed("memory-scheduler") / speed("memory-raw-loop")
+    ));
+    md.push_str("\nNoise on this shared 2-core machine is large (±30% between runs); compare ratios from one run.\n");
+    print!("{md}");
+    if let Some(path) = args.markdown {
+        std::fs::write(&path, &md).unwrap();
+        eprintln!("wrote {}", path.display());
+    }
+}
