@@ -1,1 +1,5 @@
-fn main() {}
+//! The `files` binary; see the `files_cli` crate for what it does.
+
+fn main() -> std::process::ExitCode {
+    files_cli::run()
+}

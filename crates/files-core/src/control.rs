@@ -191,9 +191,12 @@ impl UploadControl {
         result.unwrap_or_else(|_| self.status())
     }
 
-    /// Waits until no part is in flight: paused, finished, failed or idle.
+    /// Waits until the upload driven by this control has no part in flight: paused,
+    /// completed, aborted or failed. If no upload has started yet, it waits for one to start
+    /// and settle (so `pause(); settled().await` right after spawning an upload is safe).
     pub async fn settled(&self) -> UploadStatus {
-        self.wait_for(|s| s != UploadStatus::Uploading).await
+        self.wait_for(|s| !matches!(s, UploadStatus::Uploading | UploadStatus::Idle))
+            .await
     }
 
     // ---- used by the scheduler ----

@@ -1102,8 +1102,10 @@ impl Runner {
                 // provider holds after a crash is covered by it.
                 self.publish_token(token.clone()).await?;
             }
-            if let Some(rate) = &self.rate {
-                rate.acquire(end - offset).await;
+            if let Some(rate) = self.rate.clone()
+                && let Err(i) = self.guard(rate.acquire(end - offset)).await
+            {
+                return Err(self.handle_interrupt(i).await);
             }
             let last = end == total;
             let append = with_timeout(

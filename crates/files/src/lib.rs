@@ -117,3 +117,15 @@ pub fn register_all() {
     #[cfg(feature = "memory")]
     files_memory::register();
 }
+
+// The README and the guides in docs/ are compiled (and their `no_run` examples type-checked)
+// as doc tests, so they cannot drift from the API.
+#[cfg(all(doctest, feature = "fs"))]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
+#[cfg(all(doctest, feature = "fs"))]
+#[doc = include_str!("../../../docs/resumable-uploads.md")]
+mod guide_resumable_uploads {}
+#[cfg(all(doctest, feature = "fs"))]
+#[doc = include_str!("../../../docs/writing-an-adapter.md")]
+mod guide_writing_an_adapter {}

@@ -1,0 +1,183 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::parse::{RangeArg, parse_range, parse_size};
+
+/// `files`: upload, download, list, copy and move objects in any store the build supports.
+///
+/// Locations are URLs (`file:///srv/store/key`, `memory://name/key`, ...). A location without a
+/// scheme is a local path and means the `file://` URL of its absolute path.
+#[derive(Debug, Parser)]
+#[command(name = "files", version, about, long_about = None)]
+#[command(
+    after_help = "Logging: set FILES_LOG (e.g. FILES_LOG=debug) for diagnostics on stderr.\n\
+Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted (Ctrl-C)."
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload a local file; resumable with --checkpoint (run the same command again to resume).
+    Upload(UploadArgs),
+    /// Discard the interrupted upload a checkpoint names, and delete the checkpoint.
+    Abort(AbortArgs),
+    /// Download an object (or a byte range of it) to a local file (`-` for stdout).
+    Download(DownloadArgs),
+    /// List objects under a URL.
+    Ls(LsArgs),
+    /// Show an object's metadata.
+    Stat(StatArgs),
+    /// Delete an object.
+    Rm(RmArgs),
+    /// Copy an object (server-side when source and destination are in the same store).
+    Cp(CopyArgs),
+    /// Move an object (a native rename where the store has one).
+    Mv(CopyArgs),
+}
+
+/// `files upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The local file to upload.
+    pub src: String,
+    /// Destination URL (or local path). A destination ending in `/` (or an existing local
+    /// directory) gets the source's file name appended.
+    pub dest: String,
+    /// Part (chunk) size, e.g. 8MiB. Default: the provider's. Ignored when resuming (the
+    /// session's part size is kept).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub part_size: Option<u64>,
+    /// Parts in flight at once (default 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// Save a resume checkpoint to FILE after every confirmed part; if FILE exists, resume from
+    /// it. Removed when the upload completes.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Cap the average upload rate, in bytes per second (e.g. 20MiB).
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    pub bwlimit: Option<u64>,
+    /// Print one JSON line with the result on stdout (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    /// MIME type to store with the object.
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
+}
+
+/// `files abort`.
+#[derive(Debug, Args)]
+pub struct AbortArgs {
+    /// The checkpoint file of the upload to discard.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: PathBuf,
+    /// The upload's destination URL; by default read from `FILE.dest`, which `upload` writes.
+    #[arg(long, value_name = "URL")]
+    pub dest: Option<String>,
+}
+
+/// `files download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// Source URL (or local path).
+    pub src: String,
+    /// Local destination file, a directory, or `-` for stdout.
+    pub dest: String,
+    /// Only these bytes: START-END (inclusive), START- (to the end) or -N (the last N bytes).
+    #[arg(long, value_name = "START-END", value_parser = parse_range, allow_hyphen_values = true)]
+    pub range: Option<RangeArg>,
+}
+
+/// `files ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// URL of a "directory" (prefix) or object.
+    pub url: String,
+    /// List every object under the prefix, not only the first level.
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+    /// One JSON object per line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `files stat`.
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    /// Object URL (or local path).
+    pub url: String,
+    /// One JSON line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `files rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Object URL (or local path).
+    pub url: String,
+    /// Succeed even if the object does not exist.
+    #[arg(long, short = 'f')]
+    pub force: bool,
+}
+
+/// `files cp` and `files mv`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source object URL (or local path).
+    pub src: String,
+    /// Destination URL (or local path); ending in `/`, the source's name is appended.
+    pub dest: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_upload_options() {
+        let cli = Cli::try_parse_from([
+            "files",
+            "upload",
+            "a.bin",
+            "/tmp/s/a.bin",
+            "--part-size",
+            "1MiB",
+            "--bwlimit",
+            "8MiB",
+            "--concurrency",
+            "3",
+            "--checkpoint",
+            "cp.json",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Upload(u) = cli.command else {
+            panic!("not upload")
+        };
+        assert_eq!(u.part_size, Some(1 << 20));
+        assert_eq!(u.bwlimit, Some(8 << 20));
+        assert_eq!(u.concurrency, Some(3));
+        assert!(u.json);
+        assert!(Cli::try_parse_from(["files", "upload", "a", "b", "--part-size", "x"]).is_err());
+        let d = Cli::try_parse_from(["files", "download", "u", "d", "--range", "-5"]).unwrap();
+        let Command::Download(d) = d.command else {
+            panic!("not download")
+        };
+        assert_eq!(d.range, Some(RangeArg::Suffix(5)));
+    }
+}

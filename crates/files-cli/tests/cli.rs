@@ -1,0 +1,576 @@
+//! End-to-end tests of the `files` binary against the local-disk store.
+//!
+//! Every test checks bytes (SHA-256 or exact content), not only exit codes. None asserts on
+//! timing: the crash and Ctrl-C tests wait for the checkpoint to show progress, then act.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use files_testkit::crash::{
+    kill_when_loaded, read_checkpoint, sha256_bytes, sha256_file, wait_for_checkpoint,
+    write_random_file,
+};
+
+fn files() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_files"));
+    c.env_remove("FILES_LOG");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    files().args(args).output().expect("run files")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().expect("utf-8 temp path").to_string()
+}
+
+fn json_line(o: &Output) -> serde_json::Value {
+    let text = stdout(o);
+    let line = text.lines().last().expect("a JSON line on stdout");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The `.fls-part` files anywhere under `dir`.
+fn part_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".fls-part") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn sidecar(cp: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.dest", cp.display()))
+}
+
+#[test]
+fn upload_download_round_trip_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    write_random_file(&src, (3 << 20) + 12_345, 1).unwrap();
+    let dest = dir.path().join("store/sub/a.bin");
+
+    let o = ok(run(&[
+        "upload",
+        &s(&src),
+        &s(&dest),
+        "--part-size",
+        "512KiB",
+        "--concurrency",
+        "2",
+        "--json",
+    ]));
+    let j = json_line(&o);
+    let size = (3u64 << 20) + 12_345;
+    assert_eq!(j["size"], size);
+    assert_eq!(j["bytes_sent"], size);
+    assert_eq!(j["bytes_resumed"], 0);
+    assert_eq!(j["resumed"], false);
+    assert_eq!(j["retries"], 0);
+    assert!(
+        j["key"].as_str().unwrap().ends_with("store/sub/a.bin"),
+        "{j}"
+    );
+    assert!(j.get("etag").is_some(), "{j}");
+    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&dest).unwrap());
+    assert!(part_files(dir.path()).is_empty());
+
+    // Download back, through a file:// URL this time.
+    let back = dir.path().join("back.bin");
+    let url = format!("file://{}", s(&dest));
+    ok(run(&["download", &url, &s(&back)]));
+    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&back).unwrap());
+
+    // Download into a directory keeps the object's name; `-` writes to stdout.
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    ok(run(&["download", &s(&dest), &s(&out_dir)]));
+    assert_eq!(
+        sha256_file(&src).unwrap(),
+        sha256_file(out_dir.join("a.bin")).unwrap()
+    );
+    let o = ok(run(&["download", &s(&dest), "-"]));
+    assert_eq!(sha256_bytes(&o.stdout), sha256_file(&src).unwrap());
+}
+
+#[test]
+fn small_upload_to_a_directory_and_human_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("note.txt");
+    std::fs::write(&src, b"hello, files").unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let o = ok(run(&["upload", &s(&src), &s(&store)]));
+    assert!(stdout(&o).contains("uploaded"), "{}", stdout(&o));
+    assert_eq!(
+        std::fs::read(store.join("note.txt")).unwrap(),
+        b"hello, files"
+    );
+}
+
+#[test]
+fn range_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let dest = dir.path().join("store/r.bin");
+    ok(run(&["upload", &s(&src), &s(&dest)]));
+
+    let out = dir.path().join("part");
+    ok(run(&[
+        "download",
+        &s(&dest),
+        &s(&out),
+        "--range",
+        "100-199",
+    ]));
+    assert_eq!(std::fs::read(&out).unwrap(), &data[100..200]);
+    ok(run(&["download", &s(&dest), &s(&out), "--range", "99990-"]));
+    assert_eq!(std::fs::read(&out).unwrap(), &data[99_990..]);
+    ok(run(&["download", &s(&dest), &s(&out), "--range", "-5"]));
+    assert_eq!(std::fs::read(&out).unwrap(), &data[99_995..]);
+    // An END past the object is clamped, like HTTP.
+    ok(run(&[
+        "download",
+        &s(&dest),
+        &s(&out),
+        "--range",
+        "99998-200000",
+    ]));
+    assert_eq!(std::fs::read(&out).unwrap(), &data[99_998..]);
+
+    // Unsatisfiable: invalid input, and the previous file is untouched.
+    let o = run(&["download", &s(&dest), &s(&out), "--range", "200000-"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: invalid_input: "),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), &data[99_998..]);
+    // Malformed: a usage error.
+    let o = run(&["download", &s(&dest), &s(&out), "--range", "9-3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn ls_stat_rm_cp_mv() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let src = dir.path().join("src.bin");
+    let data = b"0123456789abcdef".repeat(1000);
+    std::fs::write(&src, &data).unwrap();
+    let a = store.join("a.bin");
+    ok(run(&["upload", &s(&src), &s(&a)]));
+    ok(run(&["upload", &s(&src), &s(&store.join("d/b.bin"))]));
+
+    // stat
+    let o = ok(run(&["stat", &s(&a), "--json"]));
+    let j = json_line(&o);
+    assert_eq!(j["size"], data.len());
+    assert!(j["key"].as_str().unwrap().ends_with("store/a.bin"));
+    assert!(j["last_modified"].as_str().unwrap().ends_with('Z'));
+    let o = ok(run(&["stat", &s(&a)]));
+    assert!(stdout(&o).contains(&format!("size:          {}", data.len())));
+
+    // ls: first level, then recursive, then JSON.
+    let o = ok(run(&["ls", &s(&store)]));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].ends_with("store/a.bin") && lines[0].contains(&data.len().to_string()));
+    assert!(
+        lines[1].contains("DIR") && lines[1].ends_with("store/d/"),
+        "{text}"
+    );
+    let o = ok(run(&["ls", &s(&store), "--recursive"]));
+    let keys: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].ends_with("store/a.bin") && keys[1].ends_with("store/d/b.bin"));
+    let o = ok(run(&["ls", &format!("file://{}/", s(&store)), "--json"]));
+    let entries: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["size"], data.len());
+    assert!(entries[1]["prefix"].as_str().unwrap().ends_with("store/d/"));
+    // ls of an object shows just it.
+    let o = ok(run(&["ls", &s(&a)]));
+    assert_eq!(stdout(&o).lines().count(), 1);
+
+    // cp (same store: server-side), then cp into a directory, then mv.
+    let c = store.join("c.bin");
+    ok(run(&["cp", &s(&a), &s(&c)]));
+    assert_eq!(std::fs::read(&c).unwrap(), data);
+    ok(run(&[
+        "cp",
+        &s(&a),
+        &format!("{}/", s(&store.join("copies"))),
+    ]));
+    assert_eq!(std::fs::read(store.join("copies/a.bin")).unwrap(), data);
+    let m = store.join("moved/m.bin");
+    ok(run(&["mv", &s(&c), &s(&m)]));
+    assert!(!c.exists());
+    assert_eq!(std::fs::read(&m).unwrap(), data);
+
+    // Across stores (memory is per process, so copy in and straight out is not observable;
+    // a file:// store with another root is a different store).
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let x = format!("file://{}/x.bin?root={}", s(&other), s(&other));
+    ok(run(&["cp", &s(&a), &x]));
+    assert_eq!(std::fs::read(other.join("x.bin")).unwrap(), data);
+    ok(run(&["mv", &x, &s(&store.join("y.bin"))]));
+    assert!(!other.join("x.bin").exists());
+    assert_eq!(std::fs::read(store.join("y.bin")).unwrap(), data);
+
+    // rm, then rm of a missing object fails unless --force.
+    ok(run(&["rm", &s(&m)]));
+    assert!(!m.exists());
+    let o = run(&["rm", &s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: not_found: "),
+        "{}",
+        stderr(&o)
+    );
+    ok(run(&["rm", "--force", &s(&m)]));
+    let o = run(&["stat", &s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: not_found: "),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&a).unwrap(), data, "the source is untouched");
+}
+
+#[test]
+fn bad_input_is_reported_with_its_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, b"data").unwrap();
+
+    // A key that escapes its root with `..` (encoded, so the URL parser keeps it).
+    let url = format!(
+        "file://{}/a%2F..%2F..%2Fescape.bin?root={}",
+        s(&store),
+        s(&store)
+    );
+    let o = run(&["upload", &s(&src), &url]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: invalid_input: "), "{err}");
+    assert!(!dir.path().join("escape.bin").exists());
+    let o = run(&["download", &url, &s(&dir.path().join("x"))]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: invalid_input: "),
+        "{}",
+        stderr(&o)
+    );
+
+    // A missing source file.
+    let o = run(&["upload", &s(&dir.path().join("nope")), &s(&store.join("n"))]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: not_found: "),
+        "{}",
+        stderr(&o)
+    );
+
+    // An unknown scheme.
+    let o = run(&["stat", "nosuch://bucket/key"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: not_supported: "),
+        "{}",
+        stderr(&o)
+    );
+
+    // Usage errors: exit code 2.
+    for args in [
+        vec!["upload", "a"],
+        vec!["upload", "a", "b", "--part-size", "eight"],
+        vec!["upload", "a", "b", "--concurrency", "0"],
+        vec!["frobnicate"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+
+    // The memory store lives in one process: a checkpoint could never be resumed, so it is
+    // refused as not supported (and no sidecar is left behind).
+    let o = run(&[
+        "upload",
+        &s(&src),
+        "memory://m/k",
+        "--checkpoint",
+        &s(&dir.path().join("cp.json")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: not_supported: "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!sidecar(&dir.path().join("cp.json")).exists());
+}
+
+/// The upload command of the crash and Ctrl-C tests.
+fn slow_upload(src: &Path, dest: &Path, cp: &Path) -> Command {
+    let mut c = files();
+    c.arg("upload")
+        .arg(src)
+        .arg(dest)
+        .args(["--part-size", "1MiB", "--bwlimit", "8MiB", "--checkpoint"])
+        .arg(cp)
+        .arg("--json")
+        .stdin(Stdio::null());
+    c
+}
+
+#[test]
+fn crash_then_resume_sends_only_the_missing_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = 48 << 20;
+    let src = dir.path().join("big.bin");
+    write_random_file(&src, size, 42).unwrap();
+    let dest = dir.path().join("store/big.bin");
+    let cp = dir.path().join("big.upload.json");
+
+    let crash = kill_when_loaded(
+        || {
+            let mut c = slow_upload(&src, &dest, &cp);
+            c.stdout(Stdio::null()).stderr(Stdio::null());
+            c
+        },
+        &cp,
+        size / 4,
+    )
+    .unwrap();
+    assert!(!crash.status.success());
+    assert!(crash.token.loaded >= size / 4);
+    assert!(
+        crash.token.loaded < size,
+        "the upload finished before the kill"
+    );
+    assert!(cp.exists() && sidecar(&cp).exists());
+    let part = PathBuf::from(format!("{}.fls-part", s(&dest)));
+    assert!(part.exists(), "the part file survives the crash");
+    assert!(!dest.exists());
+    let landed = std::fs::metadata(&part).unwrap().len();
+    assert!(landed >= crash.token.loaded);
+
+    let o = ok(slow_upload(&src, &dest, &cp).output().unwrap());
+    let j = json_line(&o);
+    assert_eq!(j["size"], size);
+    assert_eq!(j["resumed"], true);
+    let resumed = j["bytes_resumed"].as_u64().unwrap();
+    let sent = j["bytes_sent"].as_u64().unwrap();
+    assert!(resumed >= crash.token.loaded, "{j}");
+    assert!(sent < size, "{j}");
+    assert_eq!(resumed + sent, size, "{j}");
+    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&dest).unwrap());
+    assert!(!cp.exists(), "the checkpoint is removed on success");
+    assert!(!sidecar(&cp).exists(), "the sidecar is removed on success");
+    assert!(part_files(dir.path()).is_empty(), "no part file is left");
+
+    let back = dir.path().join("back.bin");
+    ok(run(&["download", &s(&dest), &s(&back)]));
+    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&back).unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_pauses_with_a_checkpoint_and_the_same_command_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = 24 << 20;
+    let src = dir.path().join("big.bin");
+    write_random_file(&src, size, 7).unwrap();
+    let dest = dir.path().join("store/big.bin");
+    let cp = dir.path().join("cp.json");
+
+    let mut child = slow_upload(&src, &dest, &cp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = wait_for_checkpoint(&mut child, &cp, |t| t.loaded > 0).unwrap();
+    assert!(seen.loaded < size);
+    files_testkit::crash::interrupt(&child).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("upload paused"), "{err}");
+    assert!(err.contains("to resume"), "{err}");
+    assert!(
+        err.contains(&format!("abort --checkpoint {}", s(&cp))),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "no result line when interrupted");
+    let token = read_checkpoint(&cp).expect("the checkpoint is kept");
+    assert!(token.loaded >= seen.loaded && token.loaded < size);
+    assert!(sidecar(&cp).exists());
+    assert!(!dest.exists());
+
+    let o = ok(slow_upload(&src, &dest, &cp).output().unwrap());
+    let j = json_line(&o);
+    assert_eq!(j["resumed"], true);
+    assert!(j["bytes_resumed"].as_u64().unwrap() >= token.loaded, "{j}");
+    assert!(j["bytes_sent"].as_u64().unwrap() < size, "{j}");
+    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&dest).unwrap());
+    assert!(!cp.exists() && !sidecar(&cp).exists());
+    assert!(part_files(dir.path()).is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_without_a_checkpoint_aborts() {
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = 24 << 20;
+    let src = dir.path().join("big.bin");
+    write_random_file(&src, size, 8).unwrap();
+    let dest = dir.path().join("store/big.bin");
+    let part = PathBuf::from(format!("{}.fls-part", s(&dest)));
+
+    let mut child = files()
+        .arg("upload")
+        .arg(&src)
+        .arg(&dest)
+        .args(["--part-size", "1MiB", "--bwlimit", "8MiB"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // No checkpoint to watch: wait until the part file holds bytes.
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the upload ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    files_testkit::crash::interrupt(&child).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("aborted"), "{}", stderr(&o));
+    assert!(!part.exists(), "the partial upload is discarded");
+    assert!(!dest.exists());
+}
+
+#[test]
+fn abort_discards_the_session_of_a_crashed_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = 24 << 20;
+    let src = dir.path().join("big.bin");
+    write_random_file(&src, size, 3).unwrap();
+    let dest = dir.path().join("store/big.bin");
+    let cp = dir.path().join("cp.json");
+    let part = PathBuf::from(format!("{}.fls-part", s(&dest)));
+
+    // Without a checkpoint there is nothing to abort.
+    let o = run(&["abort", "--checkpoint", &s(&cp)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: not_found: "),
+        "{}",
+        stderr(&o)
+    );
+
+    kill_when_loaded(
+        || {
+            let mut c = slow_upload(&src, &dest, &cp);
+            c.stdout(Stdio::null()).stderr(Stdio::null());
+            c
+        },
+        &cp,
+        1 << 20,
+    )
+    .unwrap();
+    assert!(part.exists() && cp.exists() && sidecar(&cp).exists());
+
+    // Resuming with another body of the same length is refused, and the checkpoint is kept.
+    let changed = dir.path().join("changed.bin");
+    let mut bytes = std::fs::read(&src).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&changed, &bytes).unwrap();
+    let o = slow_upload(&changed, &dest, &cp).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: body_changed: "), "{err}");
+    assert!(err.contains("abort --checkpoint"), "{err}");
+    assert!(stdout(&o).is_empty());
+    assert!(part.exists() && cp.exists() && sidecar(&cp).exists());
+    assert!(!dest.exists());
+
+    // Without the sidecar, abort refuses (and keeps everything).
+    let side = sidecar(&cp);
+    let moved = dir.path().join("sidecar.bak");
+    std::fs::rename(&side, &moved).unwrap();
+    let o = run(&["abort", "--checkpoint", &s(&cp)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("refusing to abort"), "{}", stderr(&o));
+    assert!(part.exists() && cp.exists());
+    std::fs::rename(&moved, &side).unwrap();
+
+    ok(run(&["abort", "--checkpoint", &s(&cp)]));
+    assert!(!cp.exists(), "the checkpoint is deleted");
+    assert!(!side.exists(), "the sidecar is deleted");
+    assert!(!part.exists(), "the part file is deleted");
+    assert!(!dest.exists());
+    assert!(part_files(dir.path()).is_empty());
+
+    // The same command now starts a fresh upload.
+    let o = ok(run(&[
+        "upload",
+        &s(&src),
+        &s(&dest),
+        "--part-size",
+        "1MiB",
+        "--checkpoint",
+        &s(&cp),
+        "--json",
+    ]));
+    let j = json_line(&o);
+    assert_eq!(j["resumed"], false);
+    assert_eq!(j["bytes_sent"], size);
+    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&dest).unwrap());
+}
