@@ -43,12 +43,25 @@ fn test(extra: &[String]) -> Result<(), String> {
         .unwrap_or(false);
     if nextest_available {
         run(cargo()
-            .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
+            .args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ])
             .args(extra))?;
     } else {
         eprintln!("xtask: cargo-nextest not found, falling back to cargo test");
         run(cargo()
-            .args(["test", "--workspace", "--locked", "--lib", "--bins", "--tests"])
+            .args([
+                "test",
+                "--workspace",
+                "--locked",
+                "--lib",
+                "--bins",
+                "--tests",
+            ])
             .args(extra))?;
     }
     run(cargo().args(["test", "--workspace", "--locked", "--doc"]))
@@ -57,7 +70,15 @@ fn test(extra: &[String]) -> Result<(), String> {
 fn bench(extra: &[String]) -> Result<(), String> {
     let out = root().join("docs").join("benchmarks.md");
     run(cargo()
-        .args(["bench", "--locked", "-p", "files-bench", "--bench", "upload", "--"])
+        .args([
+            "bench",
+            "--locked",
+            "-p",
+            "files-bench",
+            "--bench",
+            "upload",
+            "--",
+        ])
         .arg("--markdown")
         .arg(&out)
         .args(extra))?;
@@ -78,7 +99,11 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <task>\n\n  test   run every test suite (nextest, then doc tests)\n  bench  run the release benchmarks and write docs/benchmarks.md"
             );
-            return if task == "help" { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if task == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
     match result {

@@ -38,7 +38,12 @@ fn parse_args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--size-mib" => a.size_mib = it.next().and_then(|v| v.parse().ok()).expect("--size-mib N"),
+            "--size-mib" => {
+                a.size_mib = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--size-mib N")
+            }
             "--rounds" => a.rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
             "--markdown" => a.markdown = it.next().map(PathBuf::from),
             "--case" => a.case = it.next(),
@@ -54,8 +59,14 @@ fn self_usage() -> (f64, u64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let hwm = status
         .lines()
@@ -68,7 +79,10 @@ fn self_usage() -> (f64, u64) {
 
 fn make_source(dir: &Path, size: u64) -> PathBuf {
     let path = dir.join("source.bin");
-    if std::fs::metadata(&path).map(|m| m.len() == size).unwrap_or(false) {
+    if std::fs::metadata(&path)
+        .map(|m| m.len() == size)
+        .unwrap_or(false)
+    {
         return path;
     }
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -99,7 +113,10 @@ async fn run_case(case: &str, dir: &Path, size: u64) {
     match case {
         "std-copy" => {
             std::fs::copy(&src, out.join("copy.bin")).unwrap();
-            std::fs::File::open(out.join("copy.bin")).unwrap().sync_all().unwrap();
+            std::fs::File::open(out.join("copy.bin"))
+                .unwrap()
+                .sync_all()
+                .unwrap();
         }
         "fs-upload" => {
             let files = Files::new(files::fs::FsAdapter::new(&out).unwrap());
@@ -192,28 +209,62 @@ fn main() {
     let size = args.size_mib << 20;
     if let Some(case) = &args.case {
         let dir = args.dir.clone().expect("--dir");
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(run_case(case, &dir, size));
         return;
     }
-    let tmp = tempfile::Builder::new().prefix("files-bench").tempdir_in(std::env::temp_dir()).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("files-bench")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap();
     make_source(tmp.path(), size);
-    let cases = ["std-copy", "fs-upload", "fs-resumable", "memory-raw-loop", "memory-scheduler"];
+    let cases = [
+        "std-copy",
+        "fs-upload",
+        "fs-resumable",
+        "memory-raw-loop",
+        "memory-scheduler",
+    ];
     let mut rows: Vec<(&str, Row)> = cases
         .iter()
-        .map(|c| (*c, Row { mib_s: vec![], cpu: vec![], rss: vec![] }))
+        .map(|c| {
+            (
+                *c,
+                Row {
+                    mib_s: vec![],
+                    cpu: vec![],
+                    rss: vec![],
+                },
+            )
+        })
         .collect();
     let exe = std::env::current_exe().unwrap();
     for round in 0..args.rounds {
         for (case, row) in rows.iter_mut() {
             let out = Command::new(&exe)
-                .args(["--case", case, "--size-mib", &args.size_mib.to_string(), "--dir"])
+                .args([
+                    "--case",
+                    case,
+                    "--size-mib",
+                    &args.size_mib.to_string(),
+                    "--dir",
+                ])
                 .arg(tmp.path())
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{case}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let text = String::from_utf8_lossy(&out.stdout);
-            let line = text.lines().find(|l| l.starts_with("RESULT")).expect("a RESULT line");
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("RESULT"))
+                .expect("a RESULT line");
             let get = |k: &str| {
                 line.split_whitespace()
                     .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
@@ -228,15 +279,31 @@ fn main() {
     }
     let med: Vec<(&str, f64, f64, u64)> = rows
         .iter_mut()
-        .map(|(c, r)| (*c, median(&mut r.mib_s), median(&mut r.cpu), *r.rss.iter().max().unwrap()))
+        .map(|(c, r)| {
+            (
+                *c,
+                median(&mut r.mib_s),
+                median(&mut r.cpu),
+                *r.rss.iter().max().unwrap(),
+            )
+        })
         .collect();
     let speed = |name: &str| med.iter().find(|m| m.0 == name).unwrap().1;
     let machine = format!(
         "{} cores, {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
             .unwrap_or_else(|| "unknown CPU".into())
     );
     let mut md = String::new();
@@ -245,21 +312,35 @@ fn main() {
         "Generated by `cargo xtask bench` (release build). Machine: {machine}. Body: {} MiB of random bytes, part size {} MiB, concurrency {CONCURRENCY}; medians of {} interleaved rounds, each case in its own process (peak RSS is the process's, including the body where the case holds it in memory).\n\n",
         args.size_mib, PART >> 20, args.rounds
     ));
-    md.push_str("| case | what it measures | MiB/s | CPU s | peak RSS MiB |\n|---|---|---|---|---|\n");
+    md.push_str(
+        "| case | what it measures | MiB/s | CPU s | peak RSS MiB |\n|---|---|---|---|---|\n",
+    );
     let what = |c: &str| match c {
         "std-copy" => "`std::fs::copy` of the file, then fsync (the peer)",
         "fs-upload" => "files fs adapter, plain upload from a file body",
         "fs-resumable" => "files fs adapter with `control` and a checkpoint file (fsync per chunk)",
         "memory-raw-loop" => "memory adapter primitives driven by hand, sequentially (the peer)",
-        "memory-scheduler" => "the part scheduler over the memory adapter (CRC32C per part, concurrency 4)",
+        "memory-scheduler" => {
+            "the part scheduler over the memory adapter (CRC32C per part, concurrency 4)"
+        }
         _ => "",
     };
     for (c, s, cpu, rss) in &med {
-        md.push_str(&format!("| {c} | {} | {s:.0} | {cpu:.2} | {:.0} |\n", what(c), *rss as f64 / 1024.0));
+        md.push_str(&format!(
+            "| {c} | {} | {s:.0} | {cpu:.2} | {:.0} |\n",
+            what(c),
+            *rss as f64 / 1024.0
+        ));
     }
     md.push_str("\nRatios (higher is faster for the first name):\n\n");
-    md.push_str(&format!("- fs-upload / std-copy: **{:.2}x**\n", speed("fs-upload") / speed("std-copy")));
-    md.push_str(&format!("- fs-resumable / std-copy: **{:.2}x**\n", speed("fs-resumable") / speed("std-copy")));
+    md.push_str(&format!(
+        "- fs-upload / std-copy: **{:.2}x**\n",
+        speed("fs-upload") / speed("std-copy")
+    ));
+    md.push_str(&format!(
+        "- fs-resumable / std-copy: **{:.2}x**\n",
+        speed("fs-resumable") / speed("std-copy")
+    ));
     md.push_str(&format!(
         "- memory-scheduler / memory-raw-loop: **{:.2}x**\n",
         speed("memory-scheduler") / speed("memory-raw-loop")

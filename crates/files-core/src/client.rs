@@ -399,7 +399,9 @@ impl UploadBuilder {
         self.job.checkpoint = Some(path.into());
         self
     }
-    /// Called after every confirmed part, with the current token.
+    /// Called after every confirmed part, with the current token. It runs on the upload's
+    /// task: keep it short. (A callback that calls `control.pause()` on a condition that stays
+    /// true, such as `loaded >= x`, pauses again after every resume.)
     pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
         self.job.on_progress = Some(Arc::new(f) as ProgressFn);
         self

@@ -251,19 +251,18 @@ impl Runner {
             (None, Some(total)) => rules.default_for(total)?,
             (None, None) => rules.default_part_size.max(rules.min_part_size),
         };
-        let single = match (&family, total) {
-            (UploadFamily::OneShot, _) => true,
-            (_, Some(total)) => total <= part_size,
-            (UploadFamily::Parts(_), None) => false,
-            (UploadFamily::Offset(_), None) => true,
-        };
-        if single {
+        // A stream cannot be re-read by position: parts providers cut it into parts as it
+        // arrives (one request if it is short); the others take it in one request.
+        if !self.job.body.is_replayable() {
+            return match family {
+                UploadFamily::Parts(_) => self.streamed_parts(part_size).await,
+                _ => self.one_shot(total).await,
+            };
+        }
+        let total_len = total.expect("replayable bodies have a length");
+        if matches!(family, UploadFamily::OneShot) || total_len <= part_size {
             return self.one_shot(total).await;
         }
-        let total_len = match total {
-            Some(t) => t,
-            None => return self.streamed_parts(part_size).await,
-        };
         let token = ResumeToken {
             version: TOKEN_VERSION,
             provider: adapter.provider().to_string(),
@@ -764,8 +763,21 @@ impl Runner {
             }
         }
 
-        // Complete, never blindly retried.
         let parts: Vec<LandedPart> = done.into_values().collect();
+        let meta = self.complete_parts(&spec, &session, &parts).await?;
+        self.finished(meta, resumed_bytes, resumed).await
+    }
+
+    /// Completes a parts session, never blindly retried: after an ambiguous failure the
+    /// session is probed; if it is still open completing again is safe, if it is gone the
+    /// object must be in place with the body's size.
+    async fn complete_parts(
+        &mut self,
+        spec: &UploadSpec,
+        session: &Session,
+        parts: &[LandedPart],
+    ) -> Result<ObjectMeta> {
+        let adapter = self.adapter();
         let UploadFamily::Parts(p) = adapter.upload_family() else {
             unreachable!()
         };
@@ -773,48 +785,40 @@ impl Runner {
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
-            let complete = with_timeout(self.job.timeout, p.complete(&spec, &session, &parts));
+            let complete = with_timeout(self.job.timeout, p.complete(spec, session, parts));
             let result = match self.guard(complete).await {
                 Ok(r) => r,
                 Err(i) => return Err(self.handle_interrupt(i).await),
             };
-            match result {
-                Ok(meta) => return self.finished(meta, resumed_bytes, resumed).await,
+            let e = match result {
+                Ok(meta) => return Ok(meta),
                 Err(e) if !e.is_retryable() => return Err(e),
-                Err(e) => {
-                    attempt += 1;
-                    let wait = retry.backoff(attempt);
-                    if attempt > retry.max_retries || started.elapsed() + wait > retry.deadline {
-                        return Err(e);
-                    }
-                    self.retries += 1;
-                    tokio::time::sleep(wait).await;
-                    // Ambiguous: did the complete land? Ask the provider.
-                    match with_timeout(self.job.timeout, p.probe(&spec, &session)).await {
-                        Ok(_) => continue, // the session is still open: completing again is safe
-                        Err(pe)
-                            if matches!(
-                                pe.kind(),
-                                ErrorKind::SessionExpired | ErrorKind::NotFound
-                            ) =>
-                        {
-                            match adapter.head(&spec.key).await {
-                                Ok(meta) if meta.size == spec.total => {
-                                    return self.finished(meta, resumed_bytes, resumed).await;
-                                }
-                                _ => {
-                                    return Err(Error::new(
-                                        ErrorKind::SessionExpired,
-                                        format!(
-                                            "completing the upload failed ambiguously ({e}) and the session is gone without the object in place"
-                                        ),
-                                    ));
-                                }
-                            }
-                        }
-                        Err(_) => continue,
-                    }
+                Err(e) => e,
+            };
+            attempt += 1;
+            let wait = retry.backoff(attempt);
+            if attempt > retry.max_retries || started.elapsed() + wait > retry.deadline {
+                return Err(e);
+            }
+            self.retries += 1;
+            if let Err(i) = self.guard(tokio::time::sleep(wait)).await {
+                return Err(self.handle_interrupt(i).await);
+            }
+            // Ambiguous: did the complete land? Ask the provider.
+            match with_timeout(self.job.timeout, p.probe(spec, session)).await {
+                Ok(_) => continue, // the session is still open: completing again is safe
+                Err(pe) if matches!(pe.kind(), ErrorKind::SessionExpired | ErrorKind::NotFound) => {
+                    return match adapter.head(&spec.key).await {
+                        Ok(meta) if meta.size == spec.total => Ok(meta),
+                        _ => Err(Error::new(
+                            ErrorKind::SessionExpired,
+                            format!(
+                                "completing the upload failed ambiguously ({e}) and the session is gone without the object in place"
+                            ),
+                        )),
+                    };
                 }
+                Err(_) => continue,
             }
         }
     }
@@ -946,7 +950,7 @@ impl Runner {
         }
         spec.total = offset;
         let parts: Vec<LandedPart> = done.into_values().collect();
-        match with_timeout(self.job.timeout, p.complete(&spec, &session, &parts)).await {
+        match self.complete_parts(&spec, &session, &parts).await {
             Ok(meta) => self.finished(meta, 0, false).await,
             Err(e) => {
                 abort_session(self, spec.clone(), session.clone()).await;
@@ -1147,6 +1151,14 @@ impl Runner {
                     match self.guard(probe).await {
                         Ok(Ok((s, r))) => {
                             self.retries += u64::from(r);
+                            // Bytes moved forward: the retry budget is per request that
+                            // makes no progress, not per chunk.
+                            if matches!(s, OffsetState::Offset(n) if n > offset)
+                                || matches!(s, OffsetState::Finished(_))
+                            {
+                                failures = 0;
+                                first_failure = None;
+                            }
                             s
                         }
                         Ok(Err(pe)) => return Err(pe),

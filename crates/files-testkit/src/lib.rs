@@ -1,7 +1,20 @@
-//! Test kit for `files` adapters: the conformance suite every adapter runs, a fault-injecting
-//! adapter wrapper, and a crash helper that kills a child process mid-upload and resumes.
+//! Test kit for `files` adapters: the conformance suite every adapter runs
+//! ([`conformance`]), a fault-injecting adapter wrapper ([`fault`]), helpers ([`util`]), and a
+//! crash helper that kills a child process mid-upload and resumes ([`crash`]).
+//!
+//! An adapter crate runs the suite with one test per check:
+//!
+//! ```ignore
+//! use files_testkit::util::FnFixture;
+//! files_testkit::conformance_tests!(FnFixture::new("mine", || files_core::Files::new(MyAdapter::new())));
+//! ```
+#![deny(missing_docs)]
 
 pub mod conformance;
 pub mod crash;
 pub mod fault;
 pub mod util;
+
+pub use conformance::{Fixture, run_all};
+pub use fault::{FaultConfig, FaultCounts, FaultyAdapter};
+pub use util::FnFixture;
