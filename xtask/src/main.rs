@@ -36,6 +36,8 @@ fn cargo() -> Command {
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
+    // Doc tests first, so that the run closes on the main suite's summary.
+    run(cargo().args(["test", "--workspace", "--locked", "--doc"]))?;
     let nextest_available = cargo()
         .args(["nextest", "--version"])
         .output()
@@ -43,28 +45,14 @@ fn test(extra: &[String]) -> Result<(), String> {
         .unwrap_or(false);
     if nextest_available {
         run(cargo()
-            .args([
-                "nextest",
-                "run",
-                "--workspace",
-                "--locked",
-                "--no-fail-fast",
-            ])
-            .args(extra))?;
+            .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
+            .args(extra))
     } else {
         eprintln!("xtask: cargo-nextest not found, falling back to cargo test");
         run(cargo()
-            .args([
-                "test",
-                "--workspace",
-                "--locked",
-                "--lib",
-                "--bins",
-                "--tests",
-            ])
-            .args(extra))?;
+            .args(["test", "--workspace", "--locked", "--lib", "--bins", "--tests"])
+            .args(extra))
     }
-    run(cargo().args(["test", "--workspace", "--locked", "--doc"]))
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
