@@ -1,7 +1,7 @@
 //! Developer tasks for the `files` workspace.
 //!
 //! ```text
-//! cargo xtask test     # the whole test suite: nextest over the workspace, then doc tests
+//! cargo xtask test     # the whole test suite: doc tests, then nextest over the workspace
 //! cargo xtask bench    # release benchmarks; writes docs/benchmarks.md
 //! ```
 //!
@@ -45,12 +45,25 @@ fn test(extra: &[String]) -> Result<(), String> {
         .unwrap_or(false);
     if nextest_available {
         run(cargo()
-            .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
+            .args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ])
             .args(extra))
     } else {
         eprintln!("xtask: cargo-nextest not found, falling back to cargo test");
         run(cargo()
-            .args(["test", "--workspace", "--locked", "--lib", "--bins", "--tests"])
+            .args([
+                "test",
+                "--workspace",
+                "--locked",
+                "--lib",
+                "--bins",
+                "--tests",
+            ])
             .args(extra))
     }
 }

@@ -115,23 +115,20 @@ impl Body {
     /// [`ErrorKind::BodyChanged`]. Runs file I/O on the blocking pool; dropping the future
     /// abandons the read.
     pub async fn read_range(&self, offset: u64, len: u64) -> Result<Bytes> {
-        let total = self.len().unwrap_or(0);
-        if offset.checked_add(len).is_none_or(|end| end > total) {
-            return Err(Error::invalid_input(format!(
-                "range {offset}+{len} is outside the body of {total} bytes"
-            )));
-        }
-        match &self.inner {
-            Inner::Bytes(b) => Ok(b.slice(offset as usize..(offset + len) as usize)),
-            Inner::File { file, .. } => {
-                let file = file.clone();
-                tokio::task::spawn_blocking(move || read_at(&file, offset, len as usize))
-                    .await
-                    .map_err(|e| Error::new(ErrorKind::Other, format!("read task failed: {e}")))?
-            }
-            Inner::Stream { .. } => Err(Error::invalid_input(
+        match self.replay() {
+            Some(r) => r.read_range(offset, len).await,
+            None => Err(Error::invalid_input(
                 "a stream body cannot be read by position",
             )),
+        }
+    }
+
+    /// A cheap handle that reads this body by position from other tasks (`None` for streams).
+    pub(crate) fn replay(&self) -> Option<Replay> {
+        match &self.inner {
+            Inner::Bytes(b) => Some(Replay::Bytes(b.clone())),
+            Inner::File { file, len, .. } => Some(Replay::File(file.clone(), *len)),
+            Inner::Stream { .. } => None,
         }
     }
 
@@ -164,6 +161,41 @@ impl Body {
         match &self.inner {
             Inner::Stream { stream, .. } => stream.lock().expect("body stream lock").take(),
             _ => None,
+        }
+    }
+}
+
+/// A cloneable reader of a replayable body, so parts can be read inside their own tasks.
+#[derive(Clone)]
+pub(crate) enum Replay {
+    Bytes(Bytes),
+    File(Arc<std::fs::File>, u64),
+}
+
+impl Replay {
+    fn len(&self) -> u64 {
+        match self {
+            Replay::Bytes(b) => b.len() as u64,
+            Replay::File(_, len) => *len,
+        }
+    }
+
+    /// Reads `len` bytes at `offset`; see [`Body::read_range`].
+    pub(crate) async fn read_range(&self, offset: u64, len: u64) -> Result<Bytes> {
+        let total = self.len();
+        if offset.checked_add(len).is_none_or(|end| end > total) {
+            return Err(Error::invalid_input(format!(
+                "range {offset}+{len} is outside the body of {total} bytes"
+            )));
+        }
+        match self {
+            Replay::Bytes(b) => Ok(b.slice(offset as usize..(offset + len) as usize)),
+            Replay::File(file, _) => {
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || read_at(&file, offset, len as usize))
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::Other, format!("read task failed: {e}")))?
+            }
         }
     }
 }

@@ -688,6 +688,10 @@ impl Runner {
         self.publish_token(token.clone()).await?;
         self.emit_progress();
 
+        let replay =
+            self.job.body.replay().ok_or_else(|| {
+                Error::invalid_input("a resumable upload needs a re-readable body")
+            })?;
         let mut pending: std::collections::VecDeque<u32> =
             (1..=count).filter(|n| !done.contains_key(n)).collect();
         let mut tasks: JoinSet<PartResult> = JoinSet::new();
@@ -712,23 +716,28 @@ impl Runner {
                     break;
                 };
                 let (off, len) = part_range(&token, number);
-                let data = self.job.body.read_range(off, len).await?;
-                let crc = crc32c::crc32c(&data);
-                let part = Part {
-                    number,
-                    offset: off,
-                    data,
-                    crc32c: crc,
-                };
-                tasks.spawn(send_part(
-                    adapter.clone(),
-                    spec.clone(),
-                    session.clone(),
-                    part,
+                // The part is read inside its task, so reads overlap sends; a slot holds at
+                // most one part, which bounds memory by part size x concurrency.
+                let (adapter, spec, session) = (adapter.clone(), spec.clone(), session.clone());
+                let (replay, retry, timeout, rate) = (
+                    replay.clone(),
                     self.job.retry,
                     self.job.timeout,
                     self.rate.clone(),
-                ));
+                );
+                tasks.spawn(async move {
+                    let data = match replay.read_range(off, len).await {
+                        Ok(d) => d,
+                        Err(e) => return (number, 0, Err(e)),
+                    };
+                    let part = Part {
+                        number,
+                        offset: off,
+                        crc32c: crc32c::crc32c(&data),
+                        data,
+                    };
+                    send_part(adapter, spec, session, part, retry, timeout, rate).await
+                });
             }
             if tasks.is_empty() && pending.is_empty() {
                 break;
@@ -1078,6 +1087,11 @@ impl Runner {
         self.publish_token(token.clone()).await?;
         self.emit_progress();
         let retry = self.job.retry;
+        let replay =
+            self.job.body.replay().ok_or_else(|| {
+                Error::invalid_input("a resumable upload needs a re-readable body")
+            })?;
+        let mut prefetch: Option<(u64, u64, tokio::task::JoinHandle<Result<bytes::Bytes>>)> = None;
         let mut failures = 0u32;
         let mut first_failure: Option<tokio::time::Instant> = None;
         loop {
@@ -1096,7 +1110,24 @@ impl Runner {
                 return self.finished(meta, resumed_bytes, resumed).await;
             }
             let end = (offset + token.part_size).min(total);
-            let data = self.job.body.read_range(offset, end - offset).await?;
+            let data = match prefetch.take() {
+                Some((o, e, handle)) if o == offset && e == end => {
+                    handle.await.map_err(|e| {
+                        Error::new(ErrorKind::Other, format!("read task failed: {e}"))
+                    })??
+                }
+                _ => replay.read_range(offset, end - offset).await?,
+            };
+            // Read the next chunk while this one is sent (two chunks in memory at most).
+            if end < total {
+                let next_end = (end + token.part_size).min(total);
+                let r = replay.clone();
+                prefetch = Some((
+                    end,
+                    next_end,
+                    tokio::spawn(async move { r.read_range(end, next_end - end).await }),
+                ));
+            }
             if end > token.fingerprint.prefix_len {
                 let from = (token.fingerprint.prefix_len - offset) as usize;
                 token.fingerprint.prefix_crc32c =

@@ -205,6 +205,7 @@ pub struct FaultyAdapter {
     inner: Arc<dyn Adapter>,
     config: FaultConfig,
     history: Mutex<HashMap<(Op, String, u64), History>>,
+    log: Mutex<Vec<String>>,
     counters: Counters,
     enabled: std::sync::atomic::AtomicBool,
     capabilities: Option<Capabilities>,
@@ -245,6 +246,7 @@ impl FaultyAdapter {
             inner,
             config,
             history: Mutex::new(HashMap::new()),
+            log: Mutex::new(Vec::new()),
             counters: Counters::default(),
             enabled: std::sync::atomic::AtomicBool::new(true),
             capabilities: None,
@@ -321,7 +323,20 @@ impl FaultyAdapter {
 
     fn note_fault(&self, op: Op, key: &str, id: u64) {
         let mut history = self.history.lock().expect("fault history lock");
-        history.entry((op, key.to_string(), id)).or_default().faults += 1;
+        let h = history.entry((op, key.to_string(), id)).or_default();
+        h.faults += 1;
+        self.log
+            .lock()
+            .expect("fault log lock")
+            .push(format!("{op:?} {key} {id} attempt {}", h.attempts));
+    }
+
+    /// Every injected fault as `op key part-or-offset attempt`, sorted (parallel parts fault in
+    /// any order; the set is what a seed determines).
+    pub fn fault_log(&self) -> Vec<String> {
+        let mut log = self.log.lock().expect("fault log lock").clone();
+        log.sort();
+        log
     }
 
     fn decide_part(&self, op: Op, key: &str, id: u64) -> (Fault, fastrand::Rng) {
