@@ -1,15 +1,29 @@
 //! Developer tasks for the `files` workspace.
 //!
 //! ```text
-//! cargo xtask test     # the whole test suite: doc tests, then nextest over the workspace
+//! cargo xtask servers  # install the local test servers into target/test-servers (idempotent)
+//! cargo xtask test     # servers, then doc tests, then nextest over the workspace
 //! cargo xtask bench    # release benchmarks; writes docs/benchmarks.md
 //! ```
 //!
-//! Test servers that later providers need are started by the test harness itself (in
-//! files-testkit); `test` only makes sure the suites run in one command.
+//! The test servers (moto and `rclone serve s3` today) are installed into a project-local Python
+//! virtual environment by the same code the tests use (`files_testkit::servers`, compiled into
+//! this binary from its source file, so that installing needs no build of the workspace). The
+//! tests start and stop the servers themselves; `test` also starts one moto server for the whole
+//! run and hands its endpoint to every test process (`FILES_TEST_MOTO_ENDPOINT`, and
+//! `FILES_S3_TEST_ENDPOINT` for files-s3's own live-server tests), which saves one server start
+//! per test process.
+//!
+//! With `CI` set, a server that cannot be installed fails the task; otherwise it prints a loud
+//! warning and the tests that need the server skip.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+#[cfg(not(test))]
+#[allow(dead_code)]
+#[path = "../../crates/files-testkit/src/servers.rs"]
+mod servers;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,37 +49,126 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
+/// `cargo xtask servers`: installs every test server and prints what is installed.
+#[cfg(not(test))]
+fn install_servers() -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let installed = servers::ensure_installed()?;
+    eprintln!(
+        "xtask: test servers installed in {} ({:.1} s)",
+        installed.venv.display(),
+        started.elapsed().as_secs_f64()
+    );
+    for (package, version) in servers::installed_versions()? {
+        eprintln!("xtask:   {package} {version}");
+    }
+    Ok(())
+}
+
+/// Installs the servers before a test run: a failure fails the run in CI, and is a loud
+/// warning elsewhere (the tests that need a server then skip, saying so).
+#[cfg(not(test))]
+fn servers_for_tests() -> Result<Option<servers::MotoServer>, String> {
+    if let Err(e) = install_servers() {
+        if servers::in_ci() {
+            return Err(format!(
+                "the test servers could not be installed, and CI must not skip them: {e}"
+            ));
+        }
+        eprintln!(
+            "\nxtask: WARNING: the test servers could not be installed; the tests that need them \
+             will be SKIPPED:\n{e}\n"
+        );
+        return Ok(None);
+    }
+    if std::env::var_os(servers::MOTO_ENDPOINT_ENV).is_some() {
+        // The caller runs its own server.
+        return Ok(None);
+    }
+    match servers::MotoServer::start() {
+        Ok(moto) => {
+            eprintln!(
+                "xtask: moto serves {} for this run (log: {})",
+                moto.endpoint(),
+                moto.process()
+                    .map(|p| p.log_path().display().to_string())
+                    .unwrap_or_default()
+            );
+            Ok(Some(moto))
+        }
+        // The tests will try again themselves, and report (or fail in CI).
+        Err(e) => {
+            eprintln!("xtask: WARNING: could not start a shared moto server: {e}");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+fn install_servers() -> Result<(), String> {
+    Ok(())
+}
+
+#[cfg(test)]
+fn servers_for_tests() -> Result<Option<()>, String> {
+    Ok(None)
+}
+
+/// The variable `crates/files-s3/tests/live_server.rs` reads its S3 endpoint from.
+#[cfg(not(test))]
+const S3_LIVE_ENDPOINT_ENV: &str = "FILES_S3_TEST_ENDPOINT";
+
+/// Sets the shared server's endpoint on a test command: for `files_testkit::servers`, and for
+/// the adapter crate's own live-server tests (unless the caller set one).
+#[cfg(not(test))]
+fn with_servers(cmd: &mut Command, moto: &Option<servers::MotoServer>) {
+    if let Some(m) = moto {
+        cmd.env(servers::MOTO_ENDPOINT_ENV, m.endpoint());
+        if std::env::var_os(S3_LIVE_ENDPOINT_ENV).is_none() {
+            cmd.env(S3_LIVE_ENDPOINT_ENV, m.endpoint());
+        }
+    }
+}
+
+#[cfg(test)]
+fn with_servers(_: &mut Command, _: &Option<()>) {}
+
 fn test(extra: &[String]) -> Result<(), String> {
+    // Dropped (killed) when this function returns.
+    let moto = servers_for_tests()?;
     // Doc tests first, so that the run closes on the main suite's summary.
-    run(cargo().args(["test", "--workspace", "--locked", "--doc"]))?;
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--locked", "--doc"]);
+    with_servers(&mut doc, &moto);
+    run(&mut doc)?;
     let nextest_available = cargo()
         .args(["nextest", "--version"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
+    let mut main = cargo();
     if nextest_available {
-        run(cargo()
-            .args([
-                "nextest",
-                "run",
-                "--workspace",
-                "--locked",
-                "--no-fail-fast",
-            ])
-            .args(extra))
+        main.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ]);
     } else {
         eprintln!("xtask: cargo-nextest not found, falling back to cargo test");
-        run(cargo()
-            .args([
-                "test",
-                "--workspace",
-                "--locked",
-                "--lib",
-                "--bins",
-                "--tests",
-            ])
-            .args(extra))
+        main.args([
+            "test",
+            "--workspace",
+            "--locked",
+            "--lib",
+            "--bins",
+            "--tests",
+        ]);
     }
+    main.args(extra);
+    with_servers(&mut main, &moto);
+    run(&mut main)
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
@@ -94,11 +197,12 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match task {
+        "servers" => install_servers(),
         "test" => test(rest),
         "bench" => bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  test   run every test suite (nextest, then doc tests)\n  bench  run the release benchmarks and write docs/benchmarks.md"
+                "usage: cargo xtask <task>\n\n  servers  install the local test servers (moto, rclone) into target/test-servers\n  test     install the servers, then run every test suite (doc tests, then nextest)\n  bench    run the release benchmarks and write docs/benchmarks.md"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

@@ -371,7 +371,8 @@ impl fmt::Debug for Session {
 pub struct UploadSpec {
     /// Destination key.
     pub key: String,
-    /// Total length of the body.
+    /// Total length of the body. For a one-shot stream of unknown length (parts family, not
+    /// resumable) it is 0 in `begin` and `put_part`, and the real length in `complete`.
     pub total: u64,
     /// Part (or chunk) size; every part but the last has exactly this size.
     pub part_size: u64,

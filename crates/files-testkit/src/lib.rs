@@ -13,6 +13,7 @@
 pub mod conformance;
 pub mod crash;
 pub mod fault;
+pub mod servers;
 pub mod util;
 
 pub use conformance::{Fixture, run_all};

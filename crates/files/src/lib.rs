@@ -105,6 +105,14 @@ pub use files_memory as memory;
 #[cfg(feature = "memory")]
 use files_memory as _;
 
+/// The S3 adapter (`files-s3`): S3 and every S3-compatible store, schemes `s3` and one per
+/// preset (`r2`, `oss`, `minio`, ...).
+#[cfg(feature = "s3")]
+pub use files_s3 as s3;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "s3")]
+use files_s3 as _;
+
 /// Registers the URL scheme of every adapter enabled in this build, explicitly.
 ///
 /// Adapters normally register themselves through `inventory` when they are linked, so this is
@@ -116,6 +124,8 @@ pub fn register_all() {
     files_fs::register();
     #[cfg(feature = "memory")]
     files_memory::register();
+    #[cfg(feature = "s3")]
+    files_s3::register();
 }
 
 // The README and the guides in docs/ are compiled (and their `no_run` examples type-checked)
@@ -129,3 +139,6 @@ mod guide_resumable_uploads {}
 #[cfg(all(doctest, feature = "fs"))]
 #[doc = include_str!("../../../docs/writing-an-adapter.md")]
 mod guide_writing_an_adapter {}
+#[cfg(all(doctest, feature = "s3"))]
+#[doc = include_str!("../../../docs/s3.md")]
+mod guide_s3 {}

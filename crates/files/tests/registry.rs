@@ -14,6 +14,12 @@ fn enabled_schemes_are_registered_by_inventory() {
     assert!(submitted.contains(&"file"), "{submitted:?}");
     #[cfg(feature = "memory")]
     assert!(submitted.contains(&"memory"), "{submitted:?}");
+    #[cfg(feature = "s3")]
+    for s in ["s3", "r2", "oss", "minio"] {
+        assert!(submitted.contains(&s), "{s} missing from {submitted:?}");
+    }
+    #[cfg(not(feature = "s3"))]
+    assert!(!submitted.contains(&"s3"), "{submitted:?}");
     let schemes = registry::schemes();
     for s in &submitted {
         assert!(schemes.contains(s), "{s} missing from {schemes:?}");
