@@ -173,6 +173,11 @@ fn test(extra: &[String]) -> Result<(), String> {
 
 fn bench(extra: &[String]) -> Result<(), String> {
     let out = root().join("docs").join("benchmarks.md");
+    // The fs / memory benchmark writes the file (keeping the S3 section), then the S3
+    // benchmark against its peers (`--features peers`: OpenDAL, object_store, aws-sdk-s3,
+    // rclone) replaces its own section. `--skip-s3` runs the first only.
+    let skip_s3 = extra.iter().any(|a| a == "--skip-s3");
+    let extra: Vec<&String> = extra.iter().filter(|a| *a != "--skip-s3").collect();
     run(cargo()
         .args([
             "bench",
@@ -185,7 +190,27 @@ fn bench(extra: &[String]) -> Result<(), String> {
         ])
         .arg("--markdown")
         .arg(&out)
-        .args(extra))?;
+        .args(&extra))?;
+    if !skip_s3 {
+        #[cfg(not(test))]
+        servers::ensure_installed()
+            .map_err(|e| format!("the S3 benchmark needs the test servers: {e}"))?;
+        run(cargo()
+            .args([
+                "bench",
+                "--locked",
+                "-p",
+                "files-bench",
+                "--features",
+                "peers",
+                "--bench",
+                "s3",
+                "--",
+            ])
+            .arg("--markdown")
+            .arg(&out)
+            .args(&extra))?;
+    }
     eprintln!("xtask: wrote {}", out.display());
     Ok(())
 }
@@ -202,7 +227,7 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  servers  install the local test servers (moto, rclone) into target/test-servers\n  test     install the servers, then run every test suite (doc tests, then nextest)\n  bench    run the release benchmarks and write docs/benchmarks.md"
+                "usage: cargo xtask <task>\n\n  servers  install the local test servers (moto, rclone) into target/test-servers\n  test     install the servers, then run every test suite (doc tests, then nextest)\n  bench    run the release benchmarks (fs/memory, then S3 against its peers; --skip-s3) and write docs/benchmarks.md"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

@@ -356,6 +356,18 @@ fn main() {
     md.push_str("\nNoise on this shared 2-core machine is large (±30% between runs); compare ratios from one run.\n");
     print!("{md}");
     if let Some(path) = args.markdown {
+        // Keep the S3 section (written by the `s3` bench) if the file has one.
+        let kept = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|old| {
+                old.find("<!-- s3-bench:start -->")
+                    .map(|i| old[i..].to_string())
+            })
+            .unwrap_or_default();
+        if !kept.is_empty() {
+            md.push('\n');
+            md.push_str(&kept);
+        }
         std::fs::write(&path, &md).unwrap();
         eprintln!("wrote {}", path.display());
     }

@@ -286,7 +286,8 @@ impl S3Builder {
         self
     }
     /// Send `UNSIGNED-PAYLOAD` instead of a SHA-256 of every body (default: on over https
-    /// where the preset allows it; off over plain http).
+    /// where the preset allows it; over plain http only for bodies that carry a CRC32C, i.e.
+    /// multipart parts when checksums are on). `false` signs every body; `true` signs none.
     pub fn unsigned_payload(mut self, on: bool) -> Self {
         self.unsigned_payload = Some(on);
         self
@@ -469,6 +470,9 @@ impl S3Builder {
         let unsigned_payload = self
             .unsigned_payload
             .unwrap_or(https && info.unsigned_payload);
+        // A body with a CRC32C has its integrity checked without the payload's SHA-256 (which
+        // costs a full extra pass over every byte), even over plain http.
+        let unsigned_with_crc = self.unsigned_payload.unwrap_or(info.unsigned_payload);
         let target = match &resolved.endpoint {
             Some(e) => format!("{bucket}@{}", endpoint_authority(e)),
             None => format!("{bucket}@aws:{}", resolved.region),
@@ -512,6 +516,7 @@ impl S3Builder {
             credentials,
             checksums,
             unsigned_payload,
+            unsigned_with_crc,
             target,
             public_base_url,
             default_part_size: self.default_part_size,
@@ -626,6 +631,8 @@ pub(crate) struct Plan {
     pub credentials: CredentialSource,
     pub checksums: bool,
     pub unsigned_payload: bool,
+    /// `UNSIGNED-PAYLOAD` for bodies sent with an `x-amz-checksum-crc32c`.
+    pub unsigned_with_crc: bool,
     pub target: String,
     pub public_base_url: Option<String>,
     pub default_part_size: u64,
@@ -782,6 +789,7 @@ mod tests {
         assert!(p.path_style);
         assert_eq!(p.target, "bucket@127.0.0.1:9000");
         assert!(!p.unsigned_payload, "plain http signs payloads");
+        assert!(p.unsigned_with_crc, "... except those with a CRC32C");
         assert!(p.checksums);
     }
 

@@ -76,7 +76,9 @@
 //! `SessionExpired`.
 //!
 //! Over https the body is sent as `UNSIGNED-PAYLOAD` (no SHA-256 pass over every byte; TLS
-//! and the CRC32C keep integrity) where the preset allows; over plain http it is signed.
+//! and the CRC32C keep integrity) where the preset allows; over plain http a body that carries
+//! a CRC32C (every part when checksums are on) is sent unsigned too, any other body is signed.
+//! `unsigned_payload=false` signs everything.
 //!
 //! ## Limits
 //!
@@ -99,6 +101,7 @@ use files_core::{
 };
 
 mod body;
+mod compat;
 mod config;
 mod errors;
 mod multipart;
@@ -143,6 +146,7 @@ impl std::fmt::Debug for S3Adapter {
             .field("credentials", &p.credentials)
             .field("checksums", &p.checksums)
             .field("unsigned_payload", &p.unsigned_payload)
+            .field("unsigned_with_crc", &p.unsigned_with_crc)
             .finish_non_exhaustive()
     }
 }
@@ -320,6 +324,7 @@ impl Adapter for S3Adapter {
                 n
             }
         };
+        let unsigned = unsigned || (self.inner.plan.checksums && self.inner.plan.unsigned_with_crc);
         let out = if unsigned {
             req.customize().disable_payload_signing().send().await
         } else {

@@ -13,6 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::S3Adapter;
 use crate::body::{crc32c_from_base64, crc32c_to_base64};
+use crate::compat::InitiateRootFix;
 use crate::errors::map_sdk_error;
 
 /// S3's limits: parts of 5 MiB (except the last) to 5 GiB, at most 10,000 of them.
@@ -151,6 +152,8 @@ impl PartUpload for S3Adapter {
             req = req.checksum_algorithm(ChecksumAlgorithm::Crc32C);
         }
         let out = req
+            .customize()
+            .interceptor(InitiateRootFix)
             .send()
             .await
             .map_err(|e| map_sdk_error("CreateMultipartUpload", e))?;
@@ -192,7 +195,10 @@ impl PartUpload for S3Adapter {
         if crc {
             req = req.checksum_crc32_c(crc32c_to_base64(part.crc32c));
         }
-        let out = if self.inner.plan.unsigned_payload {
+        let plan = &self.inner.plan;
+        // With a CRC32C the SHA-256 of the payload adds a full pass over the bytes for no
+        // extra integrity: send it unsigned (unless the configuration says otherwise).
+        let out = if plan.unsigned_payload || (crc && plan.unsigned_with_crc) {
             req.customize().disable_payload_signing().send().await
         } else {
             req.send().await
@@ -373,6 +379,8 @@ impl S3Adapter {
             req = req.set_metadata(Some(spec.options.metadata.clone().into_iter().collect()));
         }
         let out = req
+            .customize()
+            .interceptor(InitiateRootFix)
             .send()
             .await
             .map_err(|e| map_sdk_error("CreateMultipartUpload", e))?;
