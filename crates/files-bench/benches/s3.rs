@@ -28,6 +28,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use files::{Body, Files};
+use files_bench::{machine, make_source, self_usage};
 use files_s3::S3Adapter;
 use files_testkit::servers::{self, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use futures::{StreamExt, TryStreamExt};
@@ -98,29 +99,6 @@ fn parse_args() -> Args {
 
 // ------------------------------------------------------------------------------ measurement
 
-/// (user+system CPU seconds, peak RSS in KiB) of this process, from /proc.
-fn self_usage() -> (f64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    ((tick(11) + tick(12)) / hz, hwm)
-}
-
 /// (CPU seconds, peak RSS in KiB) of the waited-for children of this process.
 fn children_usage() -> (f64, u64) {
     // SAFETY: getrusage writes into the zeroed struct we pass.
@@ -128,30 +106,6 @@ fn children_usage() -> (f64, u64) {
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (secs(ru.ru_utime) + secs(ru.ru_stime), ru.ru_maxrss as u64)
-}
-
-fn make_source(dir: &Path, size: u64) -> PathBuf {
-    let path = dir.join("source.bin");
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
-        return path;
-    }
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut f = std::fs::File::create(&path).unwrap();
-    let mut left = size;
-    while left > 0 {
-        for chunk in buf.chunks_mut(8) {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            chunk.copy_from_slice(&rng.to_le_bytes()[..chunk.len()]);
-        }
-        let n = left.min(buf.len() as u64) as usize;
-        std::io::Write::write_all(&mut f, &buf[..n]).unwrap();
-        left -= n as u64;
-    }
-    f.sync_all().unwrap();
-    path
 }
 
 fn sha256_file(path: &Path) -> String {
@@ -565,23 +519,6 @@ fn measure_resume(
         probe_ms: num("probe_ms"),
         resume_secs: num("secs"),
     }
-}
-
-fn machine() -> String {
-    format!(
-        "{} cores, {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|c| {
-                c.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown CPU".into())
-    )
 }
 
 fn main() {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use files::{Body, Files, UploadControl, UploadFamily};
+use files_bench::{machine, make_source, self_usage};
 
 const PART: u64 = 8 << 20;
 fn concurrency() -> usize {
@@ -57,56 +58,6 @@ fn parse_args() -> Args {
         }
     }
     a
-}
-
-/// (user+system CPU seconds, peak RSS in KiB) of this process, from /proc.
-fn self_usage() -> (f64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (ticks / 100.0, hwm)
-}
-
-fn make_source(dir: &Path, size: u64) -> PathBuf {
-    let path = dir.join("source.bin");
-    if std::fs::metadata(&path)
-        .map(|m| m.len() == size)
-        .unwrap_or(false)
-    {
-        return path;
-    }
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut f = std::fs::File::create(&path).unwrap();
-    let mut left = size;
-    while left > 0 {
-        for chunk in buf.chunks_mut(8) {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            chunk.copy_from_slice(&rng.to_le_bytes()[..chunk.len()]);
-        }
-        let n = left.min(buf.len() as u64) as usize;
-        std::io::Write::write_all(&mut f, &buf[..n]).unwrap();
-        left -= n as u64;
-    }
-    f.sync_all().unwrap();
-    path
 }
 
 async fn run_case(case: &str, dir: &Path, size: u64) {
@@ -294,23 +245,7 @@ fn main() {
         })
         .collect();
     let speed = |name: &str| med.iter().find(|m| m.0 == name).unwrap().1;
-    let machine = format!(
-        "{} cores, {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(
-                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
-                    .split(':')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim()
-                    .to_string())
-            )
-            .unwrap_or_else(|| "unknown CPU".into())
-    );
+    let machine = machine();
     let mut md = String::new();
     md.push_str("# Benchmarks\n\n");
     md.push_str(&format!(

@@ -11,6 +11,9 @@ use files_testkit::crash::{
     write_random_file,
 };
 
+mod common;
+use common::{json_line, ok, s, stderr, stdout};
+
 fn files() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_files"));
     c.env_remove("FILES_LOG");
@@ -19,36 +22,6 @@ fn files() -> Command {
 
 fn run(args: &[&str]) -> Output {
     files().args(args).output().expect("run files")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
-}
-
-fn s(p: &Path) -> String {
-    p.to_str().expect("utf-8 temp path").to_string()
-}
-
-fn json_line(o: &Output) -> serde_json::Value {
-    let text = stdout(o);
-    let line = text.lines().last().expect("a JSON line on stdout");
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// The `.fls-part` files anywhere under `dir`.

@@ -14,6 +14,9 @@ use files_testkit::crash::{kill_when_loaded, read_checkpoint, sha256_bytes, sha2
 use files_testkit::require_server;
 use files_testkit::servers::{ACCESS_KEY_ID, MotoServer, REGION, SECRET_ACCESS_KEY, moto_or_skip};
 
+mod common;
+use common::{json_line, ok, s, stderr, stdout};
+
 const MIB: u64 = 1 << 20;
 
 /// The `files` binary with the test credentials in its environment, and nothing else of the
@@ -40,36 +43,6 @@ fn files() -> Command {
 
 fn run(args: &[&str]) -> Output {
     files().args(args).output().expect("run files")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
-}
-
-fn s(p: &Path) -> String {
-    p.to_str().expect("utf-8 temp path").to_string()
-}
-
-fn json_line(o: &Output) -> serde_json::Value {
-    let text = stdout(o);
-    let line = text.lines().last().expect("a JSON line on stdout");
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 fn sidecar(cp: &Path) -> PathBuf {
