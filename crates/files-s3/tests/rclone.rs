@@ -100,7 +100,10 @@ async fn multipart_resume_and_download_on_rclone() {
     let landed = a2.probe(&spec, &token.session).await.unwrap();
     let numbers: Vec<u32> = landed.iter().map(|p| p.number).collect();
     assert!(numbers.len() >= 2, "{numbers:?}");
-    assert_eq!(numbers, (1..=numbers.len() as u32).collect::<Vec<_>>());
+    // Parts land in any order (with two in flight, part 1 may be the one cancelled), but each
+    // appears once, in order, within the upload's five parts.
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert!(numbers.iter().all(|n| (1..=5).contains(n)), "{numbers:?}");
     assert!(landed.iter().all(|p| p.size == 5 * MIB && p.etag.is_some()));
 
     // Resume: only the missing parts are sent, then the object is byte-exact.
