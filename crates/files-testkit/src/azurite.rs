@@ -1,0 +1,1 @@
+//! Azurite, the Azure Storage emulator, as a test server (work in progress).

@@ -1,0 +1,1 @@
+//! FTP test servers: pyftpdlib and vsftpd (work in progress).

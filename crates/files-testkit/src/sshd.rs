@@ -1,0 +1,1 @@
+//! OpenSSH `sshd` as an SFTP test server (work in progress).
