@@ -710,7 +710,7 @@ fn main() {
     let diag = med.iter().find(|m| m.0 == DIAG_ARENA).copied();
     if let Some(d) = diag {
         md.push_str(&format!(
-            "\nPeak RSS: files-s3 holds at most {CONCURRENCY} part buffers of {} MiB; the rest of its peak is the process baseline and glibc's per-thread malloc arenas keeping freed part buffers (the buffers are allocated on tokio's blocking threads). With `MALLOC_ARENA_MAX=1` the same upload peaks at **{:.0} MiB** ({:.0} MiB/s).\n",
+            "\nPeak RSS: files-s3 reads parts into a per-upload pool of reusable buffers (at most {CONCURRENCY} in flight of {} MiB each, plus one read ahead), so glibc's per-thread malloc arenas have no freed part buffers to keep; the diagnostic run with glibc limited to one arena (`MALLOC_ARENA_MAX=1`) peaks at **{:.0} MiB** ({:.0} MiB/s), which shows how much arenas still add.\n",
             PART >> 20,
             d.3 as f64 / 1024.0,
             d.1

@@ -442,6 +442,16 @@ pub trait PartUpload: Send + Sync {
     ) -> Result<ObjectMeta>;
     /// Discards the session and its parts. Aborting a session that is already gone succeeds.
     async fn abort(&self, spec: &UploadSpec, session: &Session) -> Result<()>;
+    /// Whether a landed part's [`LandedPart::etag`] is usually the hex MD5 of its bytes (S3 and
+    /// most S3-compatible stores, for objects without SSE-KMS / SSE-C). Default `false`.
+    ///
+    /// On resume, a landed part with no provider CRC32C and no fingerprint in the token (it
+    /// landed after the last checkpoint) is re-read from the body and kept when its MD5 equals
+    /// the ETag; when it differs (the body changed there, or the ETag is not an MD5) the part
+    /// is sent again, which is always safe: the object then holds the body's current bytes.
+    fn etags_are_md5(&self) -> bool {
+        false
+    }
 }
 
 /// Where an offset-family session stands.

@@ -127,7 +127,11 @@ impl Body {
     pub(crate) fn replay(&self) -> Option<Replay> {
         match &self.inner {
             Inner::Bytes(b) => Some(Replay::Bytes(b.clone())),
-            Inner::File { file, len, .. } => Some(Replay::File(file.clone(), *len)),
+            Inner::File { file, len, .. } => Some(Replay::File(
+                file.clone(),
+                *len,
+                Arc::new(BufferPool::default()),
+            )),
             Inner::Stream { .. } => None,
         }
     }
@@ -166,17 +170,84 @@ impl Body {
 }
 
 /// A cloneable reader of a replayable body, so parts can be read inside their own tasks.
+///
+/// A file replay reads into buffers from its own [`BufferPool`]: the clones one upload hands to
+/// its part tasks share it, so the upload reuses a handful of part-sized buffers instead of
+/// allocating (and freeing) one per part.
 #[derive(Clone)]
 pub(crate) enum Replay {
     Bytes(Bytes),
-    File(Arc<std::fs::File>, u64),
+    File(Arc<std::fs::File>, u64, Arc<BufferPool>),
+}
+
+/// Part buffers of one upload, returned here when the last [`Bytes`] viewing them is dropped
+/// (after the adapter sent the part) and handed out again for the next part.
+///
+/// Why: an upload allocates a part-sized buffer per part on whichever runtime thread reads it,
+/// and frees it on whichever thread the HTTP client drops it. Under glibc, buffers of that size
+/// churned through per-thread malloc arenas stay resident long after they are freed (measured:
+/// a 1 GiB S3 upload with 8 MiB x 4 parts peaked at 85 MiB RSS, 45 MiB with
+/// `MALLOC_ARENA_MAX=1`). Reusing buffers keeps the peak at what is really in flight. The pool
+/// keeps at most [`BufferPool::KEEP`] idle buffers and is freed with the upload.
+#[derive(Default)]
+pub(crate) struct BufferPool {
+    idle: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    /// The most idle buffers kept (more than any upload has in flight at once by default).
+    const KEEP: usize = 16;
+
+    /// A buffer of exactly `len` bytes (contents unspecified: the caller overwrites them).
+    fn take(&self, len: usize) -> Vec<u8> {
+        let reused = {
+            let mut idle = self.idle.lock().expect("buffer pool lock");
+            idle.iter()
+                .position(|b| b.capacity() >= len)
+                .map(|i| idle.swap_remove(i))
+        };
+        match reused {
+            Some(mut buf) => {
+                // Shrinking keeps the old contents (no fill); growing within the capacity
+                // zero-fills only the difference.
+                buf.resize(len, 0);
+                buf
+            }
+            None => vec![0u8; len],
+        }
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        let mut idle = self.idle.lock().expect("buffer pool lock");
+        if idle.len() < Self::KEEP {
+            idle.push(buf);
+        }
+    }
+}
+
+/// A pooled buffer viewed by [`Bytes`]; goes back to its pool when the last view is dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<BufferPool>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.buf));
+    }
 }
 
 impl Replay {
     fn len(&self) -> u64 {
         match self {
             Replay::Bytes(b) => b.len() as u64,
-            Replay::File(_, len) => *len,
+            Replay::File(_, len, _) => *len,
         }
     }
 
@@ -190,23 +261,28 @@ impl Replay {
         }
         match self {
             Replay::Bytes(b) => Ok(b.slice(offset as usize..(offset + len) as usize)),
-            Replay::File(file, _) => {
+            Replay::File(file, _, pool) => {
                 let file = file.clone();
-                // The buffer is allocated here, on the caller's (runtime worker) thread, not on
-                // a blocking-pool thread: glibc gives every thread that allocates its own
-                // arena, and part buffers freed into dozens of blocking-thread arenas stay
-                // resident (measured: +40 MiB peak RSS on a 1 GiB S3 upload).
-                let buf = vec![0u8; len as usize];
-                tokio::task::spawn_blocking(move || read_at(&file, offset, buf))
+                // The buffer is taken here, on the caller's (runtime worker) thread, not on a
+                // blocking-pool thread: glibc gives every thread that allocates its own arena
+                // (see `BufferPool`).
+                let buf = pool.take(len as usize);
+                let buf = tokio::task::spawn_blocking(move || read_at(&file, offset, buf))
                     .await
-                    .map_err(|e| Error::new(ErrorKind::Other, format!("read task failed: {e}")))?
+                    .map_err(|e| {
+                        Error::new(ErrorKind::Other, format!("read task failed: {e}"))
+                    })??;
+                Ok(Bytes::from_owner(Pooled {
+                    buf,
+                    pool: pool.clone(),
+                }))
             }
         }
     }
 }
 
 #[cfg(unix)]
-fn read_at(file: &std::fs::File, offset: u64, mut buf: Vec<u8>) -> Result<Bytes> {
+fn read_at(file: &std::fs::File, offset: u64, mut buf: Vec<u8>) -> Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let len = buf.len();
     let mut done = 0;
@@ -223,11 +299,11 @@ fn read_at(file: &std::fs::File, offset: u64, mut buf: Vec<u8>) -> Result<Bytes>
             Err(e) => return Err(Error::from_io(e).with_operation("read body")),
         }
     }
-    Ok(Bytes::from(buf))
+    Ok(buf)
 }
 
 #[cfg(windows)]
-fn read_at(file: &std::fs::File, offset: u64, mut buf: Vec<u8>) -> Result<Bytes> {
+fn read_at(file: &std::fs::File, offset: u64, mut buf: Vec<u8>) -> Result<Vec<u8>> {
     use std::os::windows::fs::FileExt;
     let len = buf.len();
     let mut done = 0;
@@ -243,7 +319,7 @@ fn read_at(file: &std::fs::File, offset: u64, mut buf: Vec<u8>) -> Result<Bytes>
             Err(e) => return Err(Error::from_io(e).with_operation("read body")),
         }
     }
-    Ok(Bytes::from(buf))
+    Ok(buf)
 }
 
 impl fmt::Debug for Body {
@@ -308,6 +384,40 @@ mod tests {
             body.read_range(8, 4).await.unwrap_err().kind(),
             ErrorKind::InvalidInput
         );
+    }
+
+    #[tokio::test]
+    async fn file_part_buffers_are_reused_and_never_mixed_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b");
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let body = Body::from_path(&p).await.unwrap();
+        let replay = body.replay().unwrap();
+        let Replay::File(_, _, pool) = &replay else {
+            panic!("a file body replays from its file")
+        };
+        // Two parts alive at once use two buffers; both read right.
+        let a = replay.read_range(0, 4096).await.unwrap();
+        let b = replay.read_range(4096, 4096).await.unwrap();
+        assert_eq!(&a[..], &data[..4096]);
+        assert_eq!(&b[..], &data[4096..8192]);
+        assert!(pool.idle.lock().unwrap().is_empty());
+        // A part sent and dropped gives its buffer back; a clone keeps it out until it drops.
+        let b2 = b.clone();
+        drop(a);
+        drop(b);
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+        drop(b2);
+        assert_eq!(pool.idle.lock().unwrap().len(), 2);
+        // The next parts reuse them (the shorter last part too) and read their own bytes.
+        let c = replay.read_range(8192, 1808).await.unwrap();
+        let d = replay.read_range(0, 4096).await.unwrap();
+        assert_eq!(&c[..], &data[8192..]);
+        assert_eq!(&d[..], &data[..4096]);
+        assert!(pool.idle.lock().unwrap().is_empty());
+        drop((c, d));
+        assert_eq!(pool.idle.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]

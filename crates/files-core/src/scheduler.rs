@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use futures::StreamExt;
+use md5::Digest as _;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -264,6 +265,7 @@ impl Runner {
             return self.one_shot(total).await;
         }
         let token = ResumeToken {
+            completing: false,
             version: TOKEN_VERSION,
             provider: adapter.provider().to_string(),
             target: adapter.target(),
@@ -595,7 +597,7 @@ impl Runner {
         self.parts_engine(token, Vec::new(), false, 0).await
     }
 
-    async fn run_parts(&mut self, token: ResumeToken) -> Result<UploadOutcome> {
+    async fn run_parts(&mut self, mut token: ResumeToken) -> Result<UploadOutcome> {
         self.control.set_status(UploadStatus::Uploading);
         let adapter = self.adapter();
         let spec = spec_of(&token, &self.job.options);
@@ -612,6 +614,16 @@ impl Runner {
             Ok(Err(e))
                 if e.kind() == ErrorKind::SessionExpired || e.kind() == ErrorKind::NotFound =>
             {
+                if token.completing
+                    && let Ok(meta) = self.job.adapter.head(&self.job.key).await
+                    && meta.size == token.total
+                {
+                    // Every part had landed and the provider was asked to assemble them; the
+                    // session is gone and the object is in place: that complete landed.
+                    tracing::debug!("the session was completed before the token was cleared");
+                    self.loaded = token.total;
+                    return self.finished(meta, token.total, true).await;
+                }
                 return Err(self.expired_message(e).await);
             }
             Ok(Err(e)) => return Err(e),
@@ -634,6 +646,27 @@ impl Runner {
                 .crc32c
                 .or_else(|| token.fingerprint.parts.get(&part.number).copied());
             let Some(expected) = expected else {
+                if let Some(md5) = part.etag.as_deref().and_then(etag_md5)
+                    && p.etags_are_md5()
+                {
+                    let data = self.job.body.read_range(off, len).await?;
+                    let actual: [u8; 16] = md5::Md5::digest(&data).into();
+                    if actual == md5 {
+                        // The bytes the provider holds are the body's: keep the part, and
+                        // fingerprint it so that later resumes check it by CRC32C.
+                        token
+                            .fingerprint
+                            .parts
+                            .insert(part.number, crc32c::crc32c(&data));
+                        keep.push(part);
+                    } else {
+                        tracing::debug!(
+                            part = part.number,
+                            "landed part's ETag is not the MD5 of the body's bytes; sending it again"
+                        );
+                    }
+                    continue;
+                }
                 tracing::debug!(
                     part = part.number,
                     "landed part cannot be verified; sending it again"
@@ -773,6 +806,10 @@ impl Runner {
         }
 
         let parts: Vec<LandedPart> = done.into_values().collect();
+        // Say so before asking: a complete that lands just before a crash (or a cancel) leaves
+        // a token whose session is gone, and this tells the resume why.
+        token.completing = true;
+        self.publish_token(token.clone()).await?;
         let meta = self.complete_parts(&spec, &session, &parts).await?;
         self.finished(meta, resumed_bytes, resumed).await
     }
@@ -1324,6 +1361,19 @@ async fn fill(stream: &mut ByteStream, buf: &mut BytesMut, want: usize) -> Resul
         }
     }
     Ok(false)
+}
+
+/// The MD5 an S3-style ETag (`"<32 hex digits>"`, quotes optional) names, if it names one.
+fn etag_md5(etag: &str) -> Option<[u8; 16]> {
+    let hex = etag.trim().trim_matches('"');
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 fn spec_of(token: &ResumeToken, options: &PutOptions) -> UploadSpec {

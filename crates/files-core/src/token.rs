@@ -131,6 +131,12 @@ pub struct ResumeToken {
     /// Body fingerprints for changed-body detection.
     #[serde(default)]
     pub fingerprint: Fingerprint,
+    /// Set just before the provider is asked to assemble the object (parts family): every part
+    /// had landed. A resume that then finds the session gone and an object of the body's size
+    /// at the key takes the upload as completed (the same rule as after an ambiguous complete
+    /// within one run); without it, a gone session is "session expired".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub completing: bool,
     /// CRC32C of the token's canonical content; catches edited or damaged tokens.
     #[serde(default)]
     pub checksum: u32,
@@ -346,6 +352,7 @@ mod tests {
 
     fn token() -> ResumeToken {
         let mut t = ResumeToken {
+            completing: false,
             version: TOKEN_VERSION,
             provider: "fs".into(),
             target: "/srv".into(),

@@ -1,5 +1,6 @@
 //! Scheduler edge cases that need a scripted provider: an abort racing session creation, a
-//! panicking progress callback, a provider that refuses a part size, cancel while paused.
+//! panicking progress callback, a provider that refuses a part size, cancel while paused,
+//! parts that landed after the last checkpoint verified by their MD5 ETags.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -139,4 +140,126 @@ async fn cancel_while_paused_returns_and_keeps_the_session() {
         out.parts_sent as u32
     );
     assert_eq!(&adapter.objects.lock().unwrap()["k"][..], &body(100)[..]);
+}
+
+/// Parts that landed after the last checkpoint (so the token has no fingerprint of them) on a
+/// provider that vouches no CRC32C but tags parts with their MD5 (S3-compatible stores): the
+/// parts whose MD5 matches the body are kept, a part whose ETag does not match is sent again,
+/// and the object ends up byte-identical to the body.
+#[tokio::test]
+async fn parts_landed_after_the_last_checkpoint_are_checked_by_md5_etag() {
+    let adapter = Arc::new(Scripted {
+        md5_etags: true,
+        ..Scripted::default()
+    });
+    let files = Files::from_arc(adapter.clone());
+    let data = body(160); // 10 parts of 16
+    let control = UploadControl::new();
+    let cancel = CancellationToken::new();
+    let c2 = control.clone();
+    let task = tokio::spawn(
+        files
+            .upload("k", data.clone())
+            .part_size(16)
+            .concurrency(1)
+            .control(control.clone())
+            .cancellation(cancel.clone())
+            .on_progress(move |p| {
+                if p.loaded >= 32 {
+                    c2.pause();
+                }
+            })
+            .into_future(),
+    );
+    assert_eq!(control.settled().await, UploadStatus::Paused);
+    cancel.cancel();
+    let err = task.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    let token = control.token().expect("a resumable token");
+    let confirmed = token.fingerprint.parts.len() as u32;
+    assert!(confirmed >= 2, "two parts were confirmed before the pause");
+
+    // Parts land behind the token's back, as if the process died before checkpointing them:
+    // four with the body's bytes, one with other bytes.
+    {
+        let mut sessions = adapter.sessions.lock().unwrap();
+        let parts = sessions.get_mut(&token.session.id).expect("the session");
+        for n in confirmed + 1..=confirmed + 4 {
+            let off = (n as usize - 1) * 16;
+            parts.insert(n, Bytes::copy_from_slice(&data[off..off + 16]));
+        }
+        parts.insert(confirmed + 5, Bytes::from(vec![0xAB; 16]));
+    }
+
+    let sent_before = adapter.puts.load(Ordering::SeqCst);
+    let out = files
+        .upload("k", data.clone())
+        .control(UploadControl::from_json(&token.to_json()).unwrap())
+        .await
+        .unwrap();
+    let sent = adapter.puts.load(Ordering::SeqCst) - sent_before;
+    // Everything but the confirmed parts and the four good ones is sent: 10 - confirmed - 4,
+    // which includes the part whose ETag did not match.
+    assert_eq!(sent, 10 - confirmed - 4, "parts sent on resume");
+    assert_eq!(out.bytes_resumed, u64::from(confirmed + 4) * 16);
+    assert_eq!(&adapter.objects.lock().unwrap()["k"][..], &data[..]);
+}
+
+/// A part nothing vouches for (no CRC32C, no ETag, no fingerprint in the token) is sent again
+/// rather than trusted; the parts the token fingerprinted are checked by their fingerprints.
+#[tokio::test]
+async fn unverifiable_landed_parts_are_sent_again() {
+    let adapter = Arc::new(Scripted {
+        no_checksums: true,
+        ..Scripted::default()
+    });
+    let files = Files::from_arc(adapter.clone());
+    let data = body(64);
+    let token = {
+        let control = UploadControl::new();
+        let cancel = CancellationToken::new();
+        let c2 = control.clone();
+        let task = tokio::spawn(
+            files
+                .upload("k", data.clone())
+                .part_size(16)
+                .concurrency(1)
+                .control(control.clone())
+                .cancellation(cancel.clone())
+                .on_progress(move |p| {
+                    if p.loaded >= 16 {
+                        c2.pause();
+                    }
+                })
+                .into_future(),
+        );
+        assert_eq!(control.settled().await, UploadStatus::Paused);
+        cancel.cancel();
+        let _ = task.await.unwrap();
+        control.token().unwrap()
+    };
+    // A part lands with the body's bytes but is reported with neither CRC32C nor ETag.
+    let confirmed = token.fingerprint.parts.len() as u32;
+    assert!(confirmed >= 1);
+    {
+        let mut sessions = adapter.sessions.lock().unwrap();
+        let parts = sessions.get_mut(&token.session.id).unwrap();
+        let n = confirmed + 1;
+        let off = (n as usize - 1) * 16;
+        parts.insert(n, Bytes::copy_from_slice(&data[off..off + 16]));
+    }
+    let sent_before = adapter.puts.load(Ordering::SeqCst);
+    let out = files
+        .upload("k", data.clone())
+        .control(UploadControl::from_json(&token.to_json()).unwrap())
+        .await
+        .unwrap();
+    let sent = adapter.puts.load(Ordering::SeqCst) - sent_before;
+    assert_eq!(
+        sent,
+        4 - confirmed,
+        "every part but the fingerprinted ones is sent"
+    );
+    assert_eq!(out.bytes_resumed, u64::from(confirmed) * 16);
+    assert_eq!(&adapter.objects.lock().unwrap()["k"][..], &data[..]);
 }

@@ -21,6 +21,10 @@ pub struct Scripted {
     /// Seeded fault injection: per-mille chance of each fault on each request.
     pub faults: Mutex<Option<(fastrand::Rng, u32)>>,
     pub injected: AtomicU32,
+    /// Parts are tagged like S3's: the ETag is the quoted hex MD5, and no CRC32C is vouched for.
+    pub md5_etags: bool,
+    /// Parts are reported with neither a CRC32C nor an ETag (nothing vouches for their bytes).
+    pub no_checksums: bool,
 }
 
 impl Scripted {
@@ -34,6 +38,28 @@ impl Scripted {
             return Err(Error::transient("injected fault"));
         }
         Ok(())
+    }
+
+    /// How a part is reported: by CRC32C, or (with `md5_etags`) by an MD5 ETag only.
+    pub fn landed(&self, number: u32, data: &[u8]) -> LandedPart {
+        use md5::Digest as _;
+        let (etag, crc32c) = if self.no_checksums {
+            (None, None)
+        } else if self.md5_etags {
+            let hex: String = md5::Md5::digest(data)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            (Some(format!("\"{hex}\"")), None)
+        } else {
+            (None, Some(crc32c::crc32c(data)))
+        };
+        LandedPart {
+            number,
+            size: data.len() as u64,
+            etag,
+            crc32c,
+        }
     }
 }
 
@@ -77,27 +103,15 @@ impl PartUpload for Scripted {
         parts.insert(part.number, part.data.clone());
         drop(s);
         self.fault()?; // landed, but the answer was lost
-        Ok(LandedPart {
-            number: part.number,
-            size,
-            etag: None,
-            crc32c: Some(crc32c::crc32c(&part.data)),
-        })
+        debug_assert_eq!(size, part.data.len() as u64);
+        Ok(self.landed(part.number, &part.data))
     }
     async fn probe(&self, _spec: &UploadSpec, session: &Session) -> Result<Vec<LandedPart>> {
         let s = self.sessions.lock().unwrap();
         let parts = s
             .get(&session.id)
             .ok_or_else(|| Error::new(ErrorKind::SessionExpired, "gone"))?;
-        Ok(parts
-            .iter()
-            .map(|(n, d)| LandedPart {
-                number: *n,
-                size: d.len() as u64,
-                etag: None,
-                crc32c: Some(crc32c::crc32c(d)),
-            })
-            .collect())
+        Ok(parts.iter().map(|(n, d)| self.landed(*n, d)).collect())
     }
     async fn complete(
         &self,
@@ -128,6 +142,9 @@ impl PartUpload for Scripted {
         self.aborts.fetch_add(1, Ordering::SeqCst);
         self.sessions.lock().unwrap().remove(&session.id);
         Ok(())
+    }
+    fn etags_are_md5(&self) -> bool {
+        self.md5_etags
     }
 }
 
