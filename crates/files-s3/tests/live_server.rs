@@ -520,6 +520,54 @@ async fn resume_from_token_without_checksums() {
     resume_case(false).await;
 }
 
+/// Parts that landed after the last checkpoint (the token has no fingerprint of them) on a
+/// store that keeps no CRC32C (checksums off, like every S3-compatible preset): the server's
+/// ETag (the part's MD5) vouches for them, so the resume keeps them instead of sending them
+/// again; a part whose bytes differ from the body is sent again; the object is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_landed_after_the_checkpoint_are_kept_by_etag() {
+    let Some((a, _)) = fresh("etag", |b| b.checksums(false)).await else {
+        return;
+    };
+    let files = Files::new(a.clone());
+    let part = 5 * MIB;
+    let body = data(6 * part + 123, 9); // 7 parts
+    let json = interrupted_upload(&files, "e/obj", &body, part as u64).await;
+    let token = files_core::ResumeToken::from_json(&json).unwrap();
+    let confirmed = token.fingerprint.parts.len();
+    assert!((1..=2).contains(&confirmed), "{confirmed} parts confirmed");
+    // Behind the token's back: parts confirmed+1 ..= confirmed+3 land with the body's bytes,
+    // the next one with other bytes (as a crashed run with another body might have left it).
+    let upload = |n: usize, bytes: Vec<u8>| {
+        a.client()
+            .upload_part()
+            .bucket(a.bucket())
+            .key("e/obj")
+            .upload_id(&token.session.id)
+            .part_number(n as i32)
+            .body(bytes.into())
+            .send()
+    };
+    for n in confirmed + 1..=confirmed + 3 {
+        let off = (n - 1) * part;
+        upload(n, body[off..off + part].to_vec()).await.unwrap();
+    }
+    upload(confirmed + 4, vec![0x5A; part]).await.unwrap();
+
+    let out = files
+        .upload("e/obj", Body::from_bytes(body.clone()))
+        .control(UploadControl::from_json(&json).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.bytes_resumed,
+        ((confirmed + 3) * part) as u64,
+        "the three parts with the body's bytes are kept: {out:?}"
+    );
+    assert_eq!(out.parts_sent as usize, 7 - confirmed - 3, "{out:?}");
+    assert_eq!(sha(&read(&files, "e/obj").await), sha(&body));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_then_resume_is_session_expired() {
     let Some((a, _)) = fresh("abort", |b| b).await else {
