@@ -174,14 +174,18 @@ const SECRET_PARAMS: &[&str] = &[
     "session",
 ];
 
-/// The URL without anything secret: user info (name and password) removed, and query
-/// parameters whose names look like credentials dropped. Text that is not a URL is returned as
-/// it is.
+/// Schemes whose URL user name is a login name (kept by [`redact_url`], so that a saved
+/// destination still says who logs in); elsewhere a user name may be a key or a token.
+const LOGIN_SCHEMES: &[&str] = &["sftp", "ftp", "ftps", "webdav", "webdavs"];
+
+/// The URL without anything secret: the password removed (and the user name too, except for
+/// the login schemes of [`LOGIN_SCHEMES`], where it is a login name), and query parameters
+/// whose names look like credentials dropped. Text that is not a URL is returned as it is.
 pub fn redact_url(text: &str) -> String {
     let Ok(mut url) = url::Url::parse(text) else {
         return text.to_string();
     };
-    if !url.username().is_empty() {
+    if !url.username().is_empty() && !LOGIN_SCHEMES.contains(&url.scheme()) {
         let _ = url.set_username("");
     }
     if url.password().is_some() {
@@ -374,6 +378,15 @@ mod tests {
             "file:///tmp/a?root=/tmp"
         );
         assert_eq!(redact_url("not a url"), "not a url");
+        // A login name is kept where it is one; the password never.
+        assert_eq!(
+            redact_url("sftp://alice:hunter2@host:2222/srv/f"),
+            "sftp://alice@host:2222/srv/f"
+        );
+        assert_eq!(
+            redact_url("webdavs://bob:pw@dav.example/x"),
+            "webdavs://bob@dav.example/x"
+        );
         let (cmd, red) = shell_command(["files", "upload", "a b", "s3://u:p@b/k"]);
         assert_eq!(cmd, "files upload 'a b' s3://b/k");
         assert!(red);

@@ -292,6 +292,15 @@ impl Runner {
         }
     }
 
+    /// Whether a session that could not begin because the provider found out (at run time)
+    /// that it cannot resume may be replaced by one request: only when the caller asked for
+    /// no resumability (no `control`, no `checkpoint`). `begin` wrote nothing in that case.
+    fn may_fall_back(&self, e: &Error) -> bool {
+        e.kind() == ErrorKind::NotSupported
+            && self.job.control.is_none()
+            && self.job.checkpoint.is_none()
+    }
+
     fn check_options(&self) -> Result<()> {
         let caps = self.job.adapter.capabilities();
         let o = &self.job.options;
@@ -591,7 +600,10 @@ impl Runner {
         }
         // Not raced against abort: an abort that arrives while the session is being created
         // must still see the session, or it would leak a (billed) upload.
-        let session = with_timeout(self.job.timeout, p.begin(&spec)).await?;
+        let session = match with_timeout(self.job.timeout, p.begin(&spec)).await {
+            Err(e) if self.may_fall_back(&e) => return self.one_shot(Some(token.total)).await,
+            r => r?,
+        };
         token.session = session;
         self.publish_token(token.clone()).await?;
         self.parts_engine(token, Vec::new(), false, 0).await
@@ -1017,7 +1029,10 @@ impl Runner {
         if let Some(i) = self.interrupt_now() {
             return Err(self.handle_interrupt(i).await);
         }
-        let session = with_timeout(self.job.timeout, o.begin(&spec)).await?;
+        let session = match with_timeout(self.job.timeout, o.begin(&spec)).await {
+            Err(e) if self.may_fall_back(&e) => return self.one_shot(Some(token.total)).await,
+            r => r?,
+        };
         token.session = session;
         token.landed = "0".into();
         self.publish_token(token.clone()).await?;

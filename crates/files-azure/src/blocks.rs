@@ -1,0 +1,404 @@
+//! Block blobs as the core's [`PartUpload`] family: Put Block, Get Block List (uncommitted),
+//! Put Block List.
+//!
+//! A session is a random 16-hex-digit nonce. Every block id is the base64 of the 27 ASCII
+//! bytes `fls1-<nonce>-<index:05>`: all ids of the session have one length (the service
+//! demands it per blob), and resume maps a listed id back to its part number, ignoring ids
+//! that are not ours. Block `00000` is the session's **marker**: `begin` stages it with one
+//! byte; a probe that does not find it knows the session is gone (completed, aborted, or
+//! dropped by the service's garbage collection). `abort` discards every uncommitted block
+//! when no committed blob exists at the key (a Put Block List of no blocks, then a
+//! conditional delete of the empty blob it made), and otherwise only re-stages the marker with
+//! two bytes (a tombstone): the service has no call that discards uncommitted blocks without
+//! rewriting the blob, so those blocks stay until the next commit to that blob or until the
+//! service drops them, a week after the last Put Block.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use files_core::{
+    Error, ErrorKind, LandedPart, MIB, ObjectMeta, Part, PartRules, PartUpload, Result,
+    Resumability, Session, UploadSpec,
+};
+use reqwest::Method;
+
+use crate::AzureAdapter;
+use crate::http::{Req, ReqBody, xml_all, xml_first};
+
+/// The largest block (4000 MiB).
+pub const MAX_BLOCK_SIZE: u64 = 4000 * MIB;
+/// The most committed blocks of one blob.
+pub const MAX_BLOCKS: u64 = 50_000;
+/// The prefix of every block id this adapter stages (before base64).
+pub const BLOCK_ID_PREFIX: &str = "fls1-";
+
+const MARKER_ACTIVE: &[u8] = b"1";
+const MARKER_TOMBSTONE: &[u8] = b"00";
+
+/// Checks a session nonce from a token: exactly 16 lowercase hex digits.
+pub fn check_nonce(id: &str) -> Result<()> {
+    if id.len() == 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(Error::token_invalid(
+            "an Azure session id is 16 lowercase hex digits",
+        ))
+    }
+}
+
+/// The block id (base64) of part `index` (0 = the session marker) of session `nonce`.
+pub fn block_id(nonce: &str, index: u32) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{BLOCK_ID_PREFIX}{nonce}-{index:05}"))
+}
+
+/// The part index of a block id (base64) if it belongs to session `nonce`.
+pub fn part_of_block_id(nonce: &str, id: &str) -> Option<u32> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD.decode(id).ok()?;
+    let raw = std::str::from_utf8(&raw).ok()?;
+    let rest = raw.strip_prefix(BLOCK_ID_PREFIX)?.strip_prefix(nonce)?;
+    let digits = rest.strip_prefix('-')?;
+    if digits.len() != 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn new_nonce() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+/// Uncommitted (or committed) blocks as `(id, size)`.
+fn parse_blocks(xml: &str, section: &str) -> Vec<(String, u64)> {
+    let Some(part) = xml_all(xml, section).into_iter().next() else {
+        return Vec::new();
+    };
+    xml_all(part, "Block")
+        .into_iter()
+        .filter_map(|b| {
+            let name = xml_first(b, "Name")?;
+            let size = xml_first(b, "Size")?.trim().parse().ok()?;
+            Some((name, size))
+        })
+        .collect()
+}
+
+impl AzureAdapter {
+    /// The blob's block list of `kind` (`uncommitted`, `committed`, `all`) as `(id, size)`
+    /// pairs; `None` when neither a blob nor uncommitted blocks exist at `key`.
+    pub async fn block_list(&self, key: &str, kind: &str) -> Result<Option<Vec<(String, u64)>>> {
+        let req = Req::new(Method::GET, Some(key))
+            .query("comp", "blocklist")
+            .query("blocklisttype", kind.to_string());
+        let resp = match self.t().send("GetBlockList", req).await {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::NotFound && !e.message().contains("Container") => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| crate::http::transport_error("GetBlockList", e))?;
+        let section = if kind == "committed" {
+            "CommittedBlocks"
+        } else {
+            "UncommittedBlocks"
+        };
+        let mut blocks = parse_blocks(&text, section);
+        if kind == "all" {
+            blocks.extend(parse_blocks(&text, "CommittedBlocks"));
+        }
+        Ok(Some(blocks))
+    }
+
+    async fn stage(&self, key: &str, id: &str, data: Bytes) -> Result<()> {
+        let req = Req::new(Method::PUT, Some(key))
+            .query("comp", "block")
+            .query("blockid", id.to_string())
+            .body(ReqBody::Bytes(data));
+        self.t().send("PutBlock", req).await.map(drop)
+    }
+
+    async fn commit(
+        &self,
+        spec: &UploadSpec,
+        ids: &[String],
+        if_none_match: bool,
+    ) -> Result<Option<String>> {
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
+        for id in ids {
+            xml.push_str("<Latest>");
+            xml.push_str(id);
+            xml.push_str("</Latest>");
+        }
+        xml.push_str("</BlockList>");
+        let mut req = Req::new(Method::PUT, Some(&spec.key))
+            .query("comp", "blocklist")
+            .header("content-type", "application/xml")
+            .body(ReqBody::Bytes(Bytes::from(xml)));
+        req = crate::with_options(req, &spec.options);
+        if if_none_match {
+            req = req.header("if-none-match", "*");
+        }
+        let resp = self.t().send("PutBlockList", req).await?;
+        Ok(resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string))
+    }
+}
+
+fn check_number(n: u32) -> Result<u32> {
+    if n == 0 || u64::from(n) > MAX_BLOCKS {
+        return Err(Error::invalid_input(format!(
+            "part number {n} is outside 1..=50000"
+        )));
+    }
+    Ok(n)
+}
+
+#[async_trait]
+impl PartUpload for AzureAdapter {
+    fn rules(&self) -> PartRules {
+        PartRules {
+            min_part_size: 1,
+            max_part_size: MAX_BLOCK_SIZE,
+            alignment: 1,
+            max_parts: MAX_BLOCKS,
+            default_part_size: self.inner.part_size,
+        }
+    }
+
+    fn resumability(&self) -> Resumability {
+        Resumability::CrossProcess
+    }
+
+    async fn begin(&self, spec: &UploadSpec) -> Result<Session> {
+        let nonce = new_nonce();
+        self.stage(
+            &spec.key,
+            &block_id(&nonce, 0),
+            Bytes::from_static(MARKER_ACTIVE),
+        )
+        .await?;
+        Ok(Session::new(nonce))
+    }
+
+    async fn put_part(
+        &self,
+        spec: &UploadSpec,
+        session: &Session,
+        part: Part,
+    ) -> Result<LandedPart> {
+        check_nonce(&session.id)?;
+        let n = check_number(part.number)?;
+        let id = block_id(&session.id, n);
+        let size = part.data.len() as u64;
+        self.stage(&spec.key, &id, part.data).await?;
+        Ok(LandedPart {
+            number: n,
+            size,
+            etag: Some(id),
+            // Get Block List reports no checksum: the token's fingerprints check the body.
+            crc32c: None,
+        })
+    }
+
+    async fn probe(&self, spec: &UploadSpec, session: &Session) -> Result<Vec<LandedPart>> {
+        check_nonce(&session.id)?;
+        let gone = || {
+            Error::new(
+                ErrorKind::SessionExpired,
+                "the Azure upload session is gone: it was completed, aborted, or its \
+                 uncommitted blocks were discarded (by a commit to the blob, or by the \
+                 service a week after the last block)",
+            )
+        };
+        let Some(blocks) = self.block_list(&spec.key, "uncommitted").await? else {
+            return Err(gone());
+        };
+        let mut marker = None;
+        let mut parts = std::collections::BTreeMap::new();
+        for (id, size) in blocks {
+            match part_of_block_id(&session.id, &id) {
+                Some(0) => marker = Some(size),
+                Some(n) if u64::from(n) <= MAX_BLOCKS => {
+                    parts.insert(
+                        n,
+                        LandedPart {
+                            number: n,
+                            size,
+                            etag: Some(id),
+                            crc32c: None,
+                        },
+                    );
+                }
+                _ => {} // foreign blocks (another writer, another session)
+            }
+        }
+        if marker != Some(MARKER_ACTIVE.len() as u64) {
+            return Err(gone());
+        }
+        Ok(parts.into_values().collect())
+    }
+
+    async fn complete(
+        &self,
+        spec: &UploadSpec,
+        session: &Session,
+        parts: &[LandedPart],
+    ) -> Result<ObjectMeta> {
+        check_nonce(&session.id)?;
+        let mut numbers: Vec<u32> = parts.iter().map(|p| p.number).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let ids: Vec<String> = numbers
+            .iter()
+            .map(|&n| check_number(n).map(|n| block_id(&session.id, n)))
+            .collect::<Result<_>>()?;
+        let etag = match self.commit(spec, &ids, false).await {
+            Ok(etag) => etag,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Transient | ErrorKind::Timeout | ErrorKind::Other
+                ) =>
+            {
+                // Ambiguous: the commit may have been applied. It was if the blob's committed
+                // block list is exactly ours.
+                match self.block_list(&spec.key, "committed").await {
+                    Ok(Some(list))
+                        if list.len() == ids.len()
+                            && list.iter().zip(&ids).all(|((a, _), b)| a == b) =>
+                    {
+                        tracing::info!(key = %spec.key, "Put Block List had been applied");
+                        None
+                    }
+                    _ => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let mut meta = ObjectMeta::new(spec.key.clone(), spec.total);
+        meta.etag = etag;
+        meta.content_type = spec.options.content_type.clone();
+        meta.cache_control = spec.options.cache_control.clone();
+        meta.metadata = spec.options.metadata.clone();
+        meta.last_modified = Some(std::time::SystemTime::now());
+        Ok(meta)
+    }
+
+    async fn abort(&self, spec: &UploadSpec, session: &Session) -> Result<()> {
+        check_nonce(&session.id)?;
+        match self.probe(spec, session).await {
+            Err(e) if e.kind() == ErrorKind::SessionExpired => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        let exists = match self.head_raw(&spec.key).await {
+            Ok(_) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if !exists {
+            // No committed blob: committing an empty list (only if still no blob) discards
+            // every uncommitted block at once; then remove the empty blob it made.
+            let empty = UploadSpec {
+                options: Default::default(),
+                ..spec.clone()
+            };
+            match self.commit(&empty, &[], true).await {
+                Ok(etag) => {
+                    let mut req = Req::new(Method::DELETE, Some(&spec.key));
+                    if let Some(etag) = etag {
+                        req = req.header("if-match", etag);
+                    }
+                    match self.t().send("DeleteBlob", req).await {
+                        Ok(_) => return Ok(()),
+                        // Replaced or removed meanwhile by someone else: not ours to delete.
+                        Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound) => {
+                            return Ok(());
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                // A blob appeared meanwhile: its commit discarded our blocks already.
+                Err(e) if e.kind() == ErrorKind::Conflict => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        // A committed blob exists: discarding the blocks would rewrite it. End the session
+        // (tombstone the marker); the blocks stay until the next commit or the service's GC.
+        tracing::warn!(
+            key = %spec.key,
+            "Azure has no call that discards uncommitted blocks: the aborted upload's blocks \
+             stay until the next commit to this blob or until the service drops them (7 days)"
+        );
+        self.stage(
+            &spec.key,
+            &block_id(&session.id, 0),
+            Bytes::from_static(MARKER_TOMBSTONE),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_ids_round_trip_and_have_one_length() {
+        let nonce = "0123456789abcdef";
+        let a = block_id(nonce, 0);
+        let b = block_id(nonce, 50_000);
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a.len(), 36);
+        assert!(!a.contains('='));
+        assert_eq!(part_of_block_id(nonce, &b), Some(50_000));
+        assert_eq!(part_of_block_id(nonce, &block_id(nonce, 7)), Some(7));
+        assert_eq!(part_of_block_id("fedcba9876543210", &b), None);
+        assert_eq!(part_of_block_id(nonce, "Zm9yZWlnbg=="), None);
+        assert_eq!(part_of_block_id(nonce, "%%%"), None);
+        assert!(check_nonce(nonce).is_ok());
+        for bad in [
+            "",
+            "0123456789ABCDEF",
+            "0123",
+            "../../../../../../",
+            "0123456789abcdeg",
+        ] {
+            assert_eq!(
+                check_nonce(bad).unwrap_err().kind(),
+                ErrorKind::TokenInvalid
+            );
+        }
+    }
+
+    #[test]
+    fn block_lists_parse() {
+        let xml = "<?xml version=\"1.0\"?><BlockList><CommittedBlocks><Block><Name>Yw==</Name><Size>3</Size></Block></CommittedBlocks><UncommittedBlocks><Block><Name>dQ==</Name><Size>5</Size></Block><Block><Name>dg==</Name><Size>6</Size></Block></UncommittedBlocks></BlockList>";
+        assert_eq!(
+            parse_blocks(xml, "UncommittedBlocks"),
+            vec![("dQ==".to_string(), 5), ("dg==".to_string(), 6)]
+        );
+        assert_eq!(
+            parse_blocks(xml, "CommittedBlocks"),
+            vec![("Yw==".to_string(), 3)]
+        );
+        assert!(
+            parse_blocks(
+                "<BlockList><UncommittedBlocks /></BlockList>",
+                "UncommittedBlocks"
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! FTP replies and connection failures → `files_core::Error`.
+//!
+//! Messages carry the reply code and the server's text (passed through
+//! [`Error::redacted`]), never a command line: the `PASS` line is the one place a secret
+//! travels, and it is never quoted.
+
+use files_core::{Error, ErrorKind};
+use suppaftp::FtpError;
+
+/// What a `550` means for the command that got it: most commands get it for a missing file,
+/// some (MKD, STOR) for anything the server refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum On550 {
+    /// A missing file or directory.
+    NotFound,
+    /// The server refused the action (permissions, a file in the way, ...).
+    Refused,
+}
+
+/// The reply code of a failed command, if the server answered.
+pub(crate) fn code(err: &FtpError) -> Option<u32> {
+    match err {
+        FtpError::UnexpectedResponse(r) => Some(r.status.code()),
+        _ => None,
+    }
+}
+
+/// Whether the control connection is still usable after `err` (the server answered with a
+/// complete reply, so both sides agree on where the conversation is).
+pub(crate) fn connection_survives(err: &FtpError) -> bool {
+    matches!(err, FtpError::UnexpectedResponse(r) if r.status.code() != 421)
+}
+
+fn reply_text(err: &FtpError) -> String {
+    match err {
+        FtpError::UnexpectedResponse(r) => {
+            let text = String::from_utf8_lossy(&r.body);
+            let text = text.trim();
+            let text: String = text.chars().take(300).collect();
+            Error::redacted(&text)
+        }
+        other => Error::redacted(&other.to_string()),
+    }
+}
+
+/// Maps a suppaftp error of `operation` to a `files` error.
+pub(crate) fn map(err: FtpError, operation: &'static str, on550: On550) -> Error {
+    let text = reply_text(&err);
+    let e = match &err {
+        FtpError::ConnectionError(io) => {
+            let kind = if io.kind() == std::io::ErrorKind::TimedOut {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Transient
+            };
+            Error::new(kind, format!("FTP connection failed: {io}")).with_retryable(true)
+        }
+        FtpError::SecureError(s) => {
+            let lower = s.to_ascii_lowercase();
+            if lower.contains("certificate") || lower.contains("unknownissuer") {
+                Error::new(
+                    ErrorKind::Other,
+                    format!(
+                        "the FTPS server's certificate is not trusted ({}); trust its CA with `ca_file` / `?ca=PATH`",
+                        Error::redacted(s)
+                    ),
+                )
+                .with_retryable(false)
+            } else {
+                Error::transient(format!("TLS failure: {}", Error::redacted(s)))
+            }
+        }
+        FtpError::UnexpectedResponse(r) => {
+            let code = r.status.code();
+            match code {
+                530 | 331 | 332 => Error::new(
+                    ErrorKind::Unauthorized,
+                    format!("the FTP server refused the login ({code} {text})"),
+                )
+                .with_retryable(false),
+                421 | 425 | 426 | 450 | 451 | 452 => {
+                    Error::transient(format!("the FTP server answered {code} {text}"))
+                }
+                550 if on550 == On550::NotFound && !hints_permission(&text) => {
+                    Error::not_found(format!("no such file ({code} {text})"))
+                }
+                550 if hints_not_found(&text) => {
+                    Error::not_found(format!("no such file or directory ({code} {text})"))
+                }
+                550 | 532 => Error::new(
+                    ErrorKind::Unauthorized,
+                    format!("the FTP server refused the action ({code} {text})"),
+                ),
+                553 => Error::invalid_input(format!(
+                    "the FTP server refused the file name ({code} {text})"
+                )),
+                500 | 501 | 502 | 504 => Error::not_supported(format!(
+                    "the FTP server does not support the command ({code} {text})"
+                )),
+                552 => Error::new(
+                    ErrorKind::Other,
+                    format!("the FTP server has no room left ({code} {text})"),
+                ),
+                c if (400..500).contains(&c) => {
+                    Error::transient(format!("the FTP server answered {code} {text}"))
+                }
+                _ => Error::new(
+                    ErrorKind::Other,
+                    format!("unexpected FTP reply {code} {text}"),
+                ),
+            }
+        }
+        FtpError::BadResponse => Error::transient("the FTP server sent a malformed reply"),
+        FtpError::InvalidAddress(a) => {
+            Error::transient(format!("the FTP server sent a bad data address: {a}"))
+        }
+        FtpError::DataConnectionAlreadyOpen => Error::new(
+            ErrorKind::Other,
+            "internal error: an FTP data connection is already open",
+        ),
+    };
+    e.with_operation(operation).with_provider("ftp")
+}
+
+fn hints_permission(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("permission") || t.contains("denied") || t.contains("not allowed")
+}
+
+fn hints_not_found(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("no such") || t.contains("not found") || t.contains("does not exist")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use suppaftp::Status;
+    use suppaftp::types::Response;
+
+    fn reply(code: u32, text: &str) -> FtpError {
+        FtpError::UnexpectedResponse(Response {
+            status: Status::from(code),
+            body: format!("{code} {text}").into_bytes(),
+        })
+    }
+
+    #[test]
+    fn kinds() {
+        let e = map(reply(530, "Login incorrect."), "login", On550::Refused);
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert!(!e.is_retryable());
+        let e = map(reply(550, "No such file."), "size", On550::NotFound);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = map(reply(550, "Permission denied."), "size", On550::NotFound);
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        let e = map(
+            reply(550, "Create directory operation failed."),
+            "mkd",
+            On550::Refused,
+        );
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        for c in [421, 425, 426, 450, 451] {
+            let e = map(reply(c, "try later"), "stor", On550::Refused);
+            assert!(e.is_retryable(), "{c}");
+        }
+        let io = FtpError::ConnectionError(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(map(io, "stor", On550::Refused).is_retryable());
+        assert!(!connection_survives(&reply(421, "bye")));
+        assert!(connection_survives(&reply(550, "no")));
+    }
+}

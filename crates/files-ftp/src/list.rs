@@ -1,0 +1,354 @@
+//! Directory listings (`MLSD`, else `LIST` parsing) and the walk that turns a directory tree
+//! into a flat, ordered, paged key listing.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use files_core::{ListPage, ListRequest, ObjectMeta, Result};
+use futures::future::BoxFuture;
+
+use crate::errors::{On550, code, map};
+use crate::pool::Lease;
+use crate::{is_reserved, join};
+
+/// Default page size of [`files_core::Adapter::list`].
+pub(crate) const DEFAULT_LIMIT: usize = 1000;
+
+/// One entry of a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) dir: bool,
+    pub(crate) size: u64,
+    pub(crate) modified: Option<SystemTime>,
+}
+
+/// Parses one `MLSD` line (`type=file;size=12;modify=20260101120000; name`). `None` for the
+/// directory itself, its parent, and entries that are neither files nor directories.
+pub(crate) fn parse_mlsd(line: &str) -> Option<Entry> {
+    let (facts, name) = line.split_once(' ')?;
+    if name.is_empty() {
+        return None;
+    }
+    let mut kind = None;
+    let mut size = 0u64;
+    let mut modified = None;
+    for fact in facts.split(';') {
+        let Some((k, v)) = fact.split_once('=') else {
+            continue;
+        };
+        match k.to_ascii_lowercase().as_str() {
+            "type" => kind = Some(v.to_ascii_lowercase()),
+            "size" => size = v.parse().unwrap_or(0),
+            "modify" => modified = parse_mdtm(v),
+            _ => {}
+        }
+    }
+    let dir = match kind.as_deref() {
+        Some("file") => false,
+        Some("dir") => true,
+        _ => return None, // cdir, pdir, OS.unix=slink..., unknown
+    };
+    Some(Entry {
+        name: name.to_string(),
+        dir,
+        size,
+        modified,
+    })
+}
+
+/// Parses one `LIST` line (Unix `ls -l` style, else DOS style). Symbolic links and
+/// unparsable lines give `None`.
+pub(crate) fn parse_list(line: &str) -> Option<Entry> {
+    let file = suppaftp::list::File::try_from(line).ok()?;
+    if file.is_symlink() {
+        return None;
+    }
+    let name = file.name();
+    if name.is_empty() || name == "." || name == ".." {
+        return None;
+    }
+    Some(Entry {
+        name: name.to_string(),
+        dir: file.is_directory(),
+        size: file.size() as u64,
+        modified: Some(file.modified()),
+    })
+}
+
+/// `YYYYMMDDHHMMSS[.sss]` (UTC) as used by `MDTM` and `MLSD`'s `modify` fact.
+pub(crate) fn parse_mdtm(text: &str) -> Option<SystemTime> {
+    let t = text.trim();
+    let (main, frac) = t.split_once('.').unwrap_or((t, ""));
+    if main.len() != 14 || !main.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| main[r].parse::<i64>().ok();
+    let (y, mo, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (h, mi, s) = (n(8..10)?, n(10..12)?, n(12..14)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
+    let mut time = UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))?;
+    if !frac.is_empty() && frac.len() <= 9 && frac.bytes().all(|b| b.is_ascii_digit()) {
+        let nanos: u64 = format!("{frac:0<9}").parse().ok()?;
+        time = time.checked_add(Duration::from_nanos(nanos))?;
+    }
+    Some(time)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The entries of the absolute directory `dir`, sorted so that a depth-first walk yields keys
+/// in byte order (a directory sorts as `name/`), without part and temporary files; `None` if
+/// the directory does not exist. Leaves the connection's working directory at `dir`.
+pub(crate) async fn read_dir(lease: &mut Lease, dir: &str) -> Result<Option<Vec<Entry>>> {
+    // `CWD` takes its argument literally; `LIST <path>` would be globbed by some servers.
+    if let Err(e) = lease.ftp().cwd(dir).await {
+        if code(&e) == Some(550) {
+            return Ok(None);
+        }
+        return Err(map(e, "list", On550::NotFound));
+    }
+    let mlsd = lease.info.mlsd;
+    let lines = if mlsd {
+        lease.ftp().mlsd(None).await
+    } else {
+        lease.ftp().list(None).await
+    };
+    let lines = match lines {
+        Ok(l) => l,
+        Err(e) if code(&e) == Some(550) => return Ok(None),
+        Err(e) => return Err(map(e, "list", On550::NotFound)),
+    };
+    let mut out: Vec<Entry> = lines
+        .iter()
+        .filter_map(|l| if mlsd { parse_mlsd(l) } else { parse_list(l) })
+        .filter(|e| !is_reserved(&e.name) && !e.name.contains('/'))
+        .collect();
+    out.sort_by_cached_key(sort_name);
+    Ok(Some(out))
+}
+
+fn sort_name(e: &Entry) -> String {
+    if e.dir {
+        format!("{}/", e.name)
+    } else {
+        e.name.clone()
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// One page of keys under the root, walking directories in key order.
+pub(crate) async fn list_page(lease: &mut Lease, request: &ListRequest) -> Result<ListPage> {
+    let prefix = request.prefix.as_str();
+    // The deepest directory that holds every key with this prefix.
+    let start_rel = match prefix.rfind('/') {
+        Some(i) => &prefix[..=i],
+        None => "",
+    };
+    let root = lease.info.root.clone();
+    let start_dir = join(&root, start_rel.trim_end_matches('/'));
+    let mut walk = Walk {
+        prefix,
+        delimiter: request.delimiter.as_deref().filter(|d| !d.is_empty()),
+        cursor: request.cursor.as_deref(),
+        limit: request.limit.unwrap_or(DEFAULT_LIMIT).max(1),
+        page: ListPage::default(),
+        count: 0,
+        last: None,
+        more: false,
+    };
+    walk.walk(lease, start_dir, start_rel.to_string()).await?;
+    let mut page = walk.page;
+    if walk.more {
+        page.cursor = walk.last;
+    }
+    Ok(page)
+}
+
+struct Walk<'a> {
+    prefix: &'a str,
+    delimiter: Option<&'a str>,
+    cursor: Option<&'a str>,
+    limit: usize,
+    page: ListPage,
+    count: usize,
+    last: Option<String>,
+    more: bool,
+}
+
+impl Walk<'_> {
+    fn walk<'s>(
+        &'s mut self,
+        lease: &'s mut Lease,
+        dir: String,
+        rel: String,
+    ) -> BoxFuture<'s, Result<Flow>> {
+        Box::pin(async move {
+            let Some(entries) = read_dir(lease, &dir).await? else {
+                return Ok(Flow::Go);
+            };
+            for e in entries {
+                if e.dir {
+                    let dk = format!("{rel}{}/", e.name);
+                    if !(dk.starts_with(self.prefix) || self.prefix.starts_with(&dk)) {
+                        continue;
+                    }
+                    // Every key under `dk` sorts before the cursor: skip the subtree.
+                    if let Some(c) = self.cursor
+                        && dk.as_str() < c
+                        && !c.starts_with(&dk)
+                    {
+                        continue;
+                    }
+                    let sub = join(&dir, &e.name);
+                    if self.delimiter == Some("/")
+                        && dk.starts_with(self.prefix)
+                        && dk.len() > self.prefix.len()
+                    {
+                        if self.cursor.is_some_and(|c| dk.as_str() <= c) {
+                            continue;
+                        }
+                        if has_object(lease, sub).await? && self.emit(dk, None) == Flow::Stop {
+                            return Ok(Flow::Stop);
+                        }
+                        continue;
+                    }
+                    if self.walk(lease, sub, dk).await? == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                } else {
+                    let key = format!("{rel}{}", e.name);
+                    if !key.starts_with(self.prefix) {
+                        continue;
+                    }
+                    let rolled = self.delimiter.and_then(|d| {
+                        key[self.prefix.len()..]
+                            .find(d)
+                            .map(|i| key[..self.prefix.len() + i + d.len()].to_string())
+                    });
+                    let flow = match rolled {
+                        Some(p) => self.emit(p, None),
+                        None => {
+                            let mut meta = ObjectMeta::new(key.clone(), e.size);
+                            meta.last_modified = e.modified;
+                            self.emit(key, Some(meta))
+                        }
+                    };
+                    if flow == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                }
+            }
+            Ok(Flow::Go)
+        })
+    }
+
+    /// Adds an entry (an object, or a common prefix when `meta` is `None`) if it comes after
+    /// the cursor; stops once a page is full and one more entry is known to exist.
+    fn emit(&mut self, name: String, meta: Option<ObjectMeta>) -> Flow {
+        if self.cursor.is_some_and(|c| name.as_str() <= c) {
+            return Flow::Go;
+        }
+        if self.last.as_deref() == Some(name.as_str()) {
+            return Flow::Go; // the same common prefix again
+        }
+        if self.count == self.limit {
+            self.more = true;
+            return Flow::Stop;
+        }
+        self.count += 1;
+        self.last = Some(name.clone());
+        match meta {
+            Some(m) => self.page.objects.push(m),
+            None => self.page.prefixes.push(name),
+        }
+        Flow::Go
+    }
+}
+
+/// Whether the directory holds at least one (visible) object, at any depth.
+fn has_object(lease: &mut Lease, dir: String) -> BoxFuture<'_, Result<bool>> {
+    Box::pin(async move {
+        let Some(entries) = read_dir(lease, &dir).await? else {
+            return Ok(false);
+        };
+        if entries.iter().any(|e| !e.dir) {
+            return Ok(true);
+        }
+        for e in entries {
+            if has_object(lease, join(&dir, &e.name)).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mlsd_lines() {
+        let e = parse_mlsd("type=file;size=12;modify=20260102030405; a b.txt").unwrap();
+        assert_eq!(e.name, "a b.txt");
+        assert!(!e.dir);
+        assert_eq!(e.size, 12);
+        assert_eq!(
+            e.modified.unwrap(),
+            UNIX_EPOCH + Duration::from_secs(1_767_323_045)
+        );
+        assert!(
+            parse_mlsd("type=dir;modify=20260102030405;perm=el; sub")
+                .unwrap()
+                .dir
+        );
+        assert!(parse_mlsd("type=cdir;perm=el; .").is_none());
+        assert!(parse_mlsd("type=pdir;perm=el; ..").is_none());
+        assert!(parse_mlsd("garbage").is_none());
+    }
+
+    #[test]
+    fn list_lines() {
+        let e =
+            parse_list("-rw-r--r--    1 1001     1001         4321 Nov 22 04:01 with space.bin")
+                .unwrap();
+        assert_eq!(e.name, "with space.bin");
+        assert_eq!(e.size, 4321);
+        assert!(!e.dir);
+        let d = parse_list("drwxr-xr-x    2 1001     1001         4096 Jan 01  2025 sub").unwrap();
+        assert!(d.dir);
+        assert!(parse_list("lrwxrwxrwx 1 0 0 4 Jan 01 2025 l -> x").is_none());
+    }
+
+    #[test]
+    fn mdtm() {
+        assert_eq!(
+            parse_mdtm("19700101000001"),
+            Some(UNIX_EPOCH + Duration::from_secs(1))
+        );
+        assert_eq!(
+            parse_mdtm("20000301000000.5"),
+            Some(UNIX_EPOCH + Duration::from_millis(951_868_800_500))
+        );
+        assert!(parse_mdtm("2000").is_none());
+        assert!(parse_mdtm("20001301000000").is_none());
+    }
+}
