@@ -1,5 +1,6 @@
-//! Replays every input of the token fuzzer's corpus (`fuzz/corpus/token`, seeds and what
-//! `cargo fuzz run token` found) through the fuzz check, so a regression shows in every test
+//! Replays every input of the token fuzzer's corpus (`fuzz/seeds/token`, hand-made seeds, and
+//! `fuzz/corpus/token`, what `cargo fuzz run token` kept after `cargo fuzz cmin`) through the
+//! fuzz check, so a regression shows in every test
 //! run, not only when someone fuzzes. The check itself: `fuzz/src/token_check.rs`.
 
 #[path = "../../fuzz/src/token_check.rs"]
@@ -7,17 +8,17 @@ mod token_check;
 
 #[test]
 fn token_corpus_replays_without_a_finding() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/token");
-    let mut inputs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("the corpus {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut inputs = Vec::new();
+    for dir in [fuzz.join("seeds/token"), fuzz.join("corpus/token")] {
+        let found: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("the corpus {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(found.len() >= 10, "{} lost its inputs", dir.display());
+        inputs.extend(found);
+    }
     inputs.sort();
-    assert!(
-        inputs.len() >= 10,
-        "the corpus lost its seeds ({} inputs)",
-        inputs.len()
-    );
     for path in &inputs {
         let data = std::fs::read(path).unwrap();
         let outcome = std::panic::catch_unwind(|| token_check::check(&data));
@@ -34,7 +35,7 @@ fn token_corpus_replays_without_a_finding() {
 #[test]
 fn a_seed_token_really_resumes() {
     use files::{Body, Files, ResumeToken, UploadControl};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/token");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/token");
     let text = std::fs::read_to_string(dir.join("seed-fs-small.json")).unwrap();
     let mut token: ResumeToken = serde_json::from_str(&text).unwrap();
     token.fingerprint = Default::default();

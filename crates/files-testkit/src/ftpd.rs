@@ -599,7 +599,18 @@ pub fn vsftpd_or_skip() -> Option<&'static FtpServer> {
 
 /// [`shared_vsftpd_tls`], or `None` after [`servers::unavailable`] reported why.
 #[track_caller]
+///
+/// **Opt-in** (`FILES_TEST_VSFTPD_TLS=1`): FTPS against vsftpd fails intermittently when many
+/// test processes run at once (a data connection's TLS handshake ends in a `DecodeError` alert
+/// from vsftpd and the listing stalls for vsftpd's 60 s data timeout); it passes run alone.
+/// Until that is understood it is not part of the default run: FTPS is covered there by
+/// pyftpdlib's TLS server. See docs/ftp.md.
 pub fn vsftpd_tls_or_skip() -> Option<&'static FtpServer> {
+    if std::env::var_os("FILES_TEST_VSFTPD_TLS").is_none_or(|v| v != "1") {
+        let line = "\n*** SKIPPED: FTPS against vsftpd is opt-in (FILES_TEST_VSFTPD_TLS=1): a known intermittent TLS failure under parallel load, see docs/ftp.md\n";
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+        return None;
+    }
     shared_vsftpd_tls()
         .map_err(|why| servers::unavailable::<()>("vsftpd (FTPS)", &why))
         .ok()

@@ -17,6 +17,7 @@ pub mod davd;
 pub mod fault;
 pub mod ftpd;
 pub mod gcs;
+pub mod gdrive;
 pub mod proxy;
 pub mod servers;
 pub mod sshd;

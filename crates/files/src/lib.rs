@@ -64,6 +64,13 @@
 //! |----------|--------|-----------------|-------------------|
 //! | Local disk | `file:///abs/root` | [`files-fs`](fs) / `fs` | **Across processes**: pause, resume, abort, and resume after a crash from a token or a checkpoint file. |
 //! | Memory | `memory://name` | [`files-memory`](memory) / `memory` | **In-process only**: pause, resume and abort, and a token resumed by another client in the same process; tokens are refused in another process and `checkpoint` is not supported. |
+//! | S3 and S3-compatible stores | `s3://bucket`, `r2://`, `oss://`, `minio://` ... | `files-s3` / `s3` | **Across processes**: multipart upload, ListParts is the truth. |
+//! | SFTP | `sftp://user@host/path` | `files-sftp` / `sftp` | **Across processes**: `<target>.fls-part`, remote size re-checked before each append. |
+//! | FTP / FTPS | `ftp://`, `ftps://` | `files-ftp` / `ftp` | **Across processes**: `<target>.fls-part`, SIZE re-checked before each APPE. |
+//! | WebDAV | `webdav://`, `webdavs://` | `files-webdav` / `webdav` | **Across processes where the server honours partial PUT** (detected); elsewhere `control` is not supported. |
+//! | Azure Blob | `az://container` | `files-azure` / `azure` | **Across processes**: staged blocks, Get Block List is the truth. |
+//! | Google Drive | `gdrive://ROOT_FOLDER_ID` | `files-gdrive` / `gdrive` | **Across processes**: resumable session (same protocol as GCS; bearer session URL). |
+//! | Google Cloud Storage, Firebase Storage | `gs://bucket`, `firebase://project` | `files-gcs` / `gcs` | **Across processes**: resumable session (its URL is a bearer credential: store tokens like secrets). |
 //!
 //! What each provider can do beyond the basics (ranges, metadata, server-side copy, presigned
 //! URLs ...) is described by [`Files::capabilities`]; asking for something a provider cannot
@@ -148,6 +155,13 @@ pub use files_gcs as gcs;
 #[cfg(feature = "gcs")]
 use files_gcs as _;
 
+/// The Google Drive adapter (`files-gdrive`), scheme `gdrive`.
+#[cfg(feature = "gdrive")]
+pub use files_gdrive as gdrive;
+// Named so the crate is linked and its `inventory` registration kept.
+#[cfg(feature = "gdrive")]
+use files_gdrive as _;
+
 /// Registers the URL scheme of every adapter enabled in this build, explicitly.
 ///
 /// Adapters normally register themselves through `inventory` when they are linked, so this is
@@ -171,6 +185,8 @@ pub fn register_all() {
     files_azure::register();
     #[cfg(feature = "gcs")]
     files_gcs::register();
+    #[cfg(feature = "gdrive")]
+    files_gdrive::register();
 }
 
 // The README and the guides in docs/ are compiled (and their `no_run` examples type-checked)
@@ -187,3 +203,24 @@ mod guide_writing_an_adapter {}
 #[cfg(all(doctest, feature = "s3"))]
 #[doc = include_str!("../../../docs/s3.md")]
 mod guide_s3 {}
+#[cfg(all(doctest, feature = "sftp"))]
+#[doc = include_str!("../../../docs/sftp.md")]
+mod guide_sftp {}
+#[cfg(all(doctest, feature = "ftp"))]
+#[doc = include_str!("../../../docs/ftp.md")]
+mod guide_ftp {}
+#[cfg(all(doctest, feature = "webdav"))]
+#[doc = include_str!("../../../docs/webdav.md")]
+mod guide_webdav {}
+#[cfg(all(doctest, feature = "azure"))]
+#[doc = include_str!("../../../docs/azure.md")]
+mod guide_azure {}
+#[cfg(all(doctest, feature = "gcs"))]
+#[doc = include_str!("../../../docs/gcs.md")]
+mod guide_gcs {}
+#[cfg(all(doctest, feature = "gcs"))]
+#[doc = include_str!("../../../docs/firebase.md")]
+mod guide_firebase {}
+#[cfg(all(doctest, feature = "gdrive"))]
+#[doc = include_str!("../../../docs/gdrive.md")]
+mod guide_gdrive {}
