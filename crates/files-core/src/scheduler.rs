@@ -743,7 +743,7 @@ impl Runner {
         let concurrency = self.job.concurrency.max(1);
         loop {
             if let Some(i) = self.interrupt_now() {
-                tasks.abort_all();
+                settle(&mut tasks).await;
                 return Err(self.handle_interrupt(i).await);
             }
             let paused = *self.commands.borrow() == Command::Pause;
@@ -807,7 +807,7 @@ impl Runner {
                             self.emit_progress();
                         }
                         Err(e) => {
-                            tasks.abort_all();
+                            settle(&mut tasks).await;
                             return Err(e);
                         }
                     }
@@ -951,7 +951,7 @@ impl Runner {
                 }
                 number += 1;
                 if u64::from(number) > rules.max_parts {
-                    tasks.abort_all();
+                    settle(&mut tasks).await;
                     abort_session(self, spec.clone(), session.clone()).await;
                     return Err(Error::invalid_input(format!(
                         "the stream needs more than {} parts of {part_size} bytes; set a larger part size",
@@ -982,7 +982,7 @@ impl Runner {
             let joined = tokio::select! {
                 j = tasks.join_next() => j,
                 _ = cancel.cancelled() => {
-                    tasks.abort_all();
+                    settle(&mut tasks).await;
                     abort_session(self, spec.clone(), session.clone()).await;
                     return Err(Error::new(ErrorKind::Cancelled, "the upload was cancelled; a stream upload cannot be resumed, so its session was discarded"));
                 }
@@ -1000,7 +1000,7 @@ impl Runner {
                     self.emit_progress();
                 }
                 Err(e) => {
-                    tasks.abort_all();
+                    settle(&mut tasks).await;
                     abort_session(self, spec.clone(), session.clone()).await;
                     return Err(e);
                 }
@@ -1376,6 +1376,14 @@ async fn fill(stream: &mut ByteStream, buf: &mut BytesMut, want: usize) -> Resul
         }
     }
     Ok(false)
+}
+
+/// Stops every part task and waits until each has stopped, so that no request of this call is
+/// still running (and no part still landing) once the call returns. An aborted task stops at
+/// its next await point, so this is prompt.
+async fn settle<T: 'static>(tasks: &mut JoinSet<T>) {
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
 }
 
 /// The MD5 an S3-style ETag (`"<32 hex digits>"`, quotes optional) names, if it names one.
