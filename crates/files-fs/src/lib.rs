@@ -75,12 +75,12 @@
 //! content.
 #![deny(missing_docs)]
 
+use files_core::part_file::{is_reserved, temp_name};
 use std::fs;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -95,10 +95,10 @@ use files_core::{
 };
 
 /// The suffix of part files (`<key>.fls-part`), where resumable uploads collect their bytes.
-pub const PART_SUFFIX: &str = ".fls-part";
+pub const PART_SUFFIX: &str = files_core::part_file::PART_SUFFIX;
 
 /// The prefix of the temporary files that atomic writes rename into place.
-pub const TEMP_PREFIX: &str = ".fls-tmp-";
+pub const TEMP_PREFIX: &str = files_core::part_file::TEMP_PREFIX;
 
 /// Largest chunk a download stream yields.
 const READ_CHUNK: u64 = 1024 * 1024;
@@ -612,20 +612,6 @@ fn not_found_or(e: io::Error, key: &str) -> Error {
     }
 }
 
-fn is_reserved(segment: &str) -> bool {
-    segment.ends_with(PART_SUFFIX) || segment.starts_with(TEMP_PREFIX)
-}
-
-fn temp_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{TEMP_PREFIX}{}-{n}-{nanos:x}", std::process::id())
-}
-
 /// Makes a rename or removal in `dir` durable; best effort (not every platform can open a
 /// directory).
 fn sync_dir(dir: Option<&Path>) {
@@ -897,12 +883,7 @@ impl Adapter for FsAdapter {
     /// A session of this adapter carries nothing (the part file is named by the key); a token
     /// whose session has an id or fields was not made by it.
     fn check_session(&self, session: &Session) -> Result<()> {
-        if !session.id.is_empty() || session.sensitive || !session.extra.is_empty() {
-            return Err(Error::token_invalid(
-                "fs upload sessions carry no id: this token was not made by the fs adapter",
-            ));
-        }
-        Ok(())
+        files_core::part_file::check_keyless_session(session, "fs")
     }
 
     fn upload_family(&self) -> UploadFamily<'_> {

@@ -83,9 +83,10 @@ mod errors;
 mod list;
 mod pool;
 
+pub(crate) use files_core::part_file::is_reserved;
+use files_core::part_file::temp_name;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -112,10 +113,10 @@ use errors::{On550, code};
 use pool::{Lease, Pool};
 
 /// The suffix of part files (`<key>.fls-part`), where resumable uploads collect their bytes.
-pub const PART_SUFFIX: &str = ".fls-part";
+pub const PART_SUFFIX: &str = files_core::part_file::PART_SUFFIX;
 
 /// The prefix of the temporary files that atomic writes rename into place.
-pub const TEMP_PREFIX: &str = ".fls-tmp-";
+pub const TEMP_PREFIX: &str = files_core::part_file::TEMP_PREFIX;
 
 /// Largest chunk a download stream yields.
 const READ_CHUNK: u64 = 256 * 1024;
@@ -226,20 +227,6 @@ fn parent(path: &str) -> &str {
         Some(i) => &path[..i],
         None => "",
     }
-}
-
-pub(crate) fn is_reserved(segment: &str) -> bool {
-    segment.ends_with(PART_SUFFIX) || segment.starts_with(TEMP_PREFIX)
-}
-
-fn temp_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{TEMP_PREFIX}{}-{n}-{nanos:x}", std::process::id())
 }
 
 fn key_path(lease: &Lease, key: &str) -> String {
@@ -532,12 +519,7 @@ impl Adapter for FtpAdapter {
     /// A session of this adapter carries nothing (the part file is named by the key); a token
     /// whose session has an id or fields was not made by it.
     fn check_session(&self, session: &Session) -> Result<()> {
-        if !session.id.is_empty() || session.sensitive || !session.extra.is_empty() {
-            return Err(Error::token_invalid(
-                "FTP upload sessions carry no id: this token was not made by the FTP adapter",
-            ));
-        }
-        Ok(())
+        files_core::part_file::check_keyless_session(session, "FTP")
     }
 
     fn upload_family(&self) -> UploadFamily<'_> {

@@ -101,9 +101,10 @@
 //! the modification time (seconds) and the size, not from the content.
 #![deny(missing_docs)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+pub(crate) use files_core::part_file::is_reserved;
+use files_core::part_file::temp_name;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -132,10 +133,10 @@ use crate::conn::Conn;
 pub const PROVIDER: &str = "sftp";
 
 /// The suffix of part files (`<key>.fls-part`), where resumable uploads collect their bytes.
-pub const PART_SUFFIX: &str = ".fls-part";
+pub const PART_SUFFIX: &str = files_core::part_file::PART_SUFFIX;
 
 /// The prefix of the temporary files that atomic writes rename into place.
-pub const TEMP_PREFIX: &str = ".fls-tmp-";
+pub const TEMP_PREFIX: &str = files_core::part_file::TEMP_PREFIX;
 
 /// Default page size of [`Adapter::list`].
 const DEFAULT_LIMIT: usize = 1000;
@@ -487,20 +488,6 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-fn is_reserved(segment: &str) -> bool {
-    segment.ends_with(PART_SUFFIX) || segment.starts_with(TEMP_PREFIX)
-}
-
-fn temp_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{TEMP_PREFIX}{}-{n}-{nanos:x}", std::process::id())
-}
-
 fn check_options(options: &PutOptions) -> Result<()> {
     if options.content_type.is_some()
         || options.cache_control.is_some()
@@ -593,12 +580,7 @@ impl Adapter for SftpAdapter {
     /// A session of this adapter carries nothing (the part file is named by the key); a token
     /// whose session has an id or fields was not made by it.
     fn check_session(&self, session: &Session) -> Result<()> {
-        if !session.id.is_empty() || session.sensitive || !session.extra.is_empty() {
-            return Err(Error::token_invalid(
-                "SFTP upload sessions carry no id: this token was not made by the SFTP adapter",
-            ));
-        }
-        Ok(())
+        files_core::part_file::check_keyless_session(session, "SFTP")
     }
 
     fn upload_family(&self) -> UploadFamily<'_> {

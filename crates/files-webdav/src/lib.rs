@@ -116,7 +116,7 @@ use files_core::{
 use crate::xml::{Entry, PROPFIND_BODY, parse_multistatus};
 
 /// The suffix of part files (`<key>.fls-part`), where resumable uploads collect their bytes.
-pub const PART_SUFFIX: &str = ".fls-part";
+pub const PART_SUFFIX: &str = files_core::part_file::PART_SUFFIX;
 
 /// The suffix of the scratch files of the partial-PUT detection.
 pub const PROBE_SUFFIX: &str = ".fls-probe";
@@ -975,12 +975,7 @@ impl Adapter for WebDavAdapter {
 
     /// A session of this adapter carries nothing (the part file is named by the key).
     fn check_session(&self, session: &Session) -> Result<()> {
-        if !session.id.is_empty() || session.sensitive || !session.extra.is_empty() {
-            return Err(Error::token_invalid(
-                "WebDAV upload sessions carry no id: this token was not made by the WebDAV adapter",
-            ));
-        }
-        Ok(())
+        files_core::part_file::check_keyless_session(session, "WebDAV")
     }
 
     fn upload_family(&self) -> UploadFamily<'_> {
