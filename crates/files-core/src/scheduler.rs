@@ -743,7 +743,14 @@ impl Runner {
         let concurrency = self.job.concurrency.max(1);
         loop {
             if let Some(i) = self.interrupt_now() {
-                settle(&mut tasks).await;
+                // A part request whose body was sent lands even if the call drops it; let the
+                // ones in flight finish (bounded), so that none lands after the call returned
+                // (or after an abort discarded the session: Azure would keep such a block).
+                let grace = match i {
+                    Interrupt::Abort => self.job.timeout.unwrap_or(ABORT_GRACE),
+                    Interrupt::Cancel => self.job.timeout.unwrap_or(CANCEL_GRACE).min(CANCEL_GRACE),
+                };
+                drain(&mut tasks, grace).await;
                 return Err(self.handle_interrupt(i).await);
             }
             let paused = *self.commands.borrow() == Command::Pause;
@@ -1384,6 +1391,20 @@ async fn fill(stream: &mut ByteStream, buf: &mut BytesMut, want: usize) -> Resul
 async fn settle<T: 'static>(tasks: &mut JoinSet<T>) {
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+}
+
+/// How long an abort waits for the part requests in flight to finish when the upload has no
+/// per-request timeout (a request still running after this is dropped).
+const ABORT_GRACE: Duration = Duration::from_secs(30);
+
+/// How long a cancelled call waits, at most, for the part requests in flight to finish (it
+/// should return promptly; a request still running after this is dropped).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// Lets the part tasks in flight finish, for at most `grace`, then stops the rest.
+async fn drain<T: 'static>(tasks: &mut JoinSet<T>, grace: Duration) {
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    settle(tasks).await;
 }
 
 /// The MD5 an S3-style ETag (`"<32 hex digits>"`, quotes optional) names, if it names one.
