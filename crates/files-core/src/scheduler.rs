@@ -600,9 +600,17 @@ impl Runner {
         }
         // Not raced against abort: an abort that arrives while the session is being created
         // must still see the session, or it would leak a (billed) upload.
-        let session = match with_timeout(self.job.timeout, p.begin(&spec)).await {
+        // Retried like any request (a throttled or dropped session start is transient); an
+        // ambiguous failure may leave a provider session nothing refers to, which the
+        // provider's expiry (or a lifecycle rule) removes.
+        let (retry, timeout) = (self.job.retry, self.job.timeout);
+        let session = match retry.run(timeout, |_| p.begin(&spec)).await {
             Err(e) if self.may_fall_back(&e) => return self.one_shot(Some(token.total)).await,
-            r => r?,
+            Err(e) => return Err(e),
+            Ok((session, r)) => {
+                self.retries += u64::from(r);
+                session
+            }
         };
         token.session = session;
         self.publish_token(token.clone()).await?;
@@ -626,15 +634,22 @@ impl Runner {
             Ok(Err(e))
                 if e.kind() == ErrorKind::SessionExpired || e.kind() == ErrorKind::NotFound =>
             {
-                if token.completing
-                    && let Ok(meta) = self.job.adapter.head(&self.job.key).await
-                    && meta.size == token.total
-                {
+                if token.completing {
                     // Every part had landed and the provider was asked to assemble them; the
-                    // session is gone and the object is in place: that complete landed.
-                    tracing::debug!("the session was completed before the token was cleared");
-                    self.loaded = token.total;
-                    return self.finished(meta, token.total, true).await;
+                    // session is gone. If the object appears (the provider may still be
+                    // assembling it: a process killed during its complete), that complete
+                    // landed.
+                    match self.await_completed_object(token.total).await {
+                        Ok(Some(meta)) => {
+                            tracing::debug!(
+                                "the session was completed before the token was cleared"
+                            );
+                            self.loaded = token.total;
+                            return self.finished(meta, token.total, true).await;
+                        }
+                        Ok(None) => {}
+                        Err(i) => return Err(self.handle_interrupt(i).await),
+                    }
                 }
                 return Err(self.expired_message(e).await);
             }
@@ -697,6 +712,34 @@ impl Runner {
         }
         let resumed_bytes: u64 = keep.iter().map(|p| p.size).sum();
         self.parts_engine(token, keep, true, resumed_bytes).await
+    }
+
+    /// After a complete was sent and the session is gone: waits (bounded by the request
+    /// timeout, else [`COMPLETE_SETTLE`]; cancellable) for an object of `total` bytes at the
+    /// key. `None` when none appears in time.
+    async fn await_completed_object(
+        &mut self,
+        total: u64,
+    ) -> Result<Option<ObjectMeta>, Interrupt> {
+        let settle = self.job.timeout.unwrap_or(COMPLETE_SETTLE);
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let adapter = self.job.adapter.clone();
+            let key = self.job.key.clone();
+            match self.guard(async move { adapter.head(&key).await }).await? {
+                Ok(meta) if meta.size == total => return Ok(Some(meta)),
+                // Not there yet, or an older object still in place: wait for the assembly.
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(_) => return Ok(None),
+            }
+            if started.elapsed() + delay > settle {
+                return Ok(None);
+            }
+            self.guard(tokio::time::sleep(delay)).await?;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
     }
 
     async fn expired_message(&self, e: Error) -> Error {
@@ -873,9 +916,15 @@ impl Runner {
             match with_timeout(self.job.timeout, p.probe(spec, session)).await {
                 Ok(_) => continue, // the session is still open: completing again is safe
                 Err(pe) if matches!(pe.kind(), ErrorKind::SessionExpired | ErrorKind::NotFound) => {
-                    return match adapter.head(&spec.key).await {
-                        Ok(meta) if meta.size == spec.total => Ok(meta),
-                        _ => Err(Error::new(
+                    // The session is gone: this complete (or another process's, still being
+                    // assembled) landed if the object appears.
+                    let found = match self.await_completed_object(spec.total).await {
+                        Ok(found) => found,
+                        Err(i) => return Err(self.handle_interrupt(i).await),
+                    };
+                    return match found {
+                        Some(meta) => Ok(meta),
+                        None => Err(Error::new(
                             ErrorKind::SessionExpired,
                             format!(
                                 "completing the upload failed ambiguously ({e}) and the session is gone without the object in place"
@@ -926,7 +975,13 @@ impl Runner {
             return self.finished(meta, 0, false).await;
         }
         first.push(buf.split_to(part_size as usize).freeze());
-        let session = Arc::new(with_timeout(self.job.timeout, p.begin(&spec)).await?);
+        let (session, r) = self
+            .job
+            .retry
+            .run(self.job.timeout, |_| p.begin(&spec))
+            .await?;
+        self.retries += u64::from(r);
+        let session = Arc::new(session);
         let abort_session = |this: &mut Self, spec: UploadSpec, session: Arc<Session>| {
             let adapter = this.adapter();
             async move {
@@ -1036,9 +1091,17 @@ impl Runner {
         if let Some(i) = self.interrupt_now() {
             return Err(self.handle_interrupt(i).await);
         }
-        let session = match with_timeout(self.job.timeout, o.begin(&spec)).await {
+        // Retried like any request (a throttled or dropped session start is transient); an
+        // ambiguous failure may leave a provider session nothing refers to, which the
+        // provider's expiry (or a lifecycle rule) removes.
+        let (retry, timeout) = (self.job.retry, self.job.timeout);
+        let session = match retry.run(timeout, |_| o.begin(&spec)).await {
             Err(e) if self.may_fall_back(&e) => return self.one_shot(Some(token.total)).await,
-            r => r?,
+            Err(e) => return Err(e),
+            Ok((session, r)) => {
+                self.retries += u64::from(r);
+                session
+            }
         };
         token.session = session;
         token.landed = "0".into();
@@ -1396,6 +1459,10 @@ async fn settle<T: 'static>(tasks: &mut JoinSet<T>) {
 /// How long an abort waits for the part requests in flight to finish when the upload has no
 /// per-request timeout (a request still running after this is dropped).
 const ABORT_GRACE: Duration = Duration::from_secs(30);
+
+/// How long a resume whose checkpoint says the complete was sent waits, at most (without a
+/// request timeout), for the assembled object to appear once the session is gone.
+const COMPLETE_SETTLE: Duration = Duration::from_secs(30);
 
 /// How long a cancelled call waits, at most, for the part requests in flight to finish (it
 /// should return promptly; a request still running after this is dropped).

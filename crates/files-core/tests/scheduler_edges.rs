@@ -263,3 +263,71 @@ async fn unverifiable_landed_parts_are_sent_again() {
     assert_eq!(out.bytes_resumed, u64::from(confirmed) * 16);
     assert_eq!(&adapter.objects.lock().unwrap()["k"][..], &data[..]);
 }
+
+/// A process killed while its complete was in flight: the checkpoint says the complete was
+/// sent, the provider has already dropped the session but is still assembling the object (moto
+/// does exactly this; a large real S3 complete can too). The resume waits for the object to
+/// appear instead of reporting `session_expired`; with no object appearing it does report it.
+#[tokio::test]
+async fn a_resume_during_the_providers_assembly_waits_for_the_object() {
+    let adapter = Arc::new(Scripted::default());
+    let files = Files::from_arc(adapter.clone());
+    let data = body(64);
+    let control = UploadControl::new();
+    let cancel = CancellationToken::new();
+    let c2 = control.clone();
+    let task = tokio::spawn(
+        files
+            .upload("k", data.clone())
+            .part_size(16)
+            .concurrency(1)
+            .control(control.clone())
+            .cancellation(cancel.clone())
+            .on_progress(move |p| {
+                if p.loaded >= 16 {
+                    c2.pause();
+                }
+            })
+            .into_future(),
+    );
+    assert_eq!(control.settled().await, UploadStatus::Paused);
+    cancel.cancel();
+    assert_eq!(
+        task.await.unwrap().unwrap_err().kind(),
+        ErrorKind::Cancelled
+    );
+    let mut token = control.token().expect("a resumable token");
+    token.completing = true;
+    let json = token.to_json();
+
+    // No object ever appears: session expired, after a bounded wait.
+    adapter.sessions.lock().unwrap().clear();
+    let err = files
+        .upload("k", data.clone())
+        .timeout(Duration::from_millis(400))
+        .control(UploadControl::from_json(&json).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SessionExpired, "{err}");
+
+    // The object appears while the resume waits: the upload is complete, nothing is sent.
+    let late = adapter.clone();
+    let expected = Bytes::from(data.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        late.objects.lock().unwrap().insert("k".into(), expected);
+    });
+    let sent_before = adapter.puts.load(Ordering::SeqCst);
+    let out = files
+        .upload("k", data.clone())
+        .control(UploadControl::from_json(&json).unwrap())
+        .await
+        .expect("the complete that was in flight landed");
+    assert_eq!(out.meta.size, 64);
+    assert_eq!(
+        adapter.puts.load(Ordering::SeqCst),
+        sent_before,
+        "nothing re-sent"
+    );
+    assert_eq!(&adapter.objects.lock().unwrap()["k"][..], &data[..]);
+}
