@@ -15,6 +15,35 @@ pub const PART_SUFFIX: &str = ".fls-part";
 /// The prefix of the temporary files that atomic writes rename into place.
 pub const TEMP_PREFIX: &str = ".fls-tmp-";
 
+/// The longest file name (in bytes) the file systems behind these stores accept: 255 on
+/// ext4, XFS, btrfs, APFS, NTFS (in UTF-16 units there), and what POSIX servers report.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Refuses a key with a segment longer than [`MAX_NAME_BYTES`], or whose last segment has no
+/// room left for [`PART_SUFFIX`] (the part file of a resumable upload is `<name>.fls-part`), as
+/// invalid input before anything is written; the server would refuse it anyway, with an
+/// answer that tells nothing (FTP `550`, a bare `ENAMETOOLONG`).
+pub fn check_name_lengths(key: &str) -> Result<()> {
+    let mut segments = key.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        let max = if last {
+            MAX_NAME_BYTES - PART_SUFFIX.len()
+        } else {
+            MAX_NAME_BYTES
+        };
+        if segment.len() > max {
+            let shown: String = segment.chars().take(24).collect();
+            return Err(Error::invalid_input(format!(
+                "the key segment `{shown}…` is {} bytes; file-based stores allow {MAX_NAME_BYTES} bytes per name, and {} for the last one (its part file adds `{PART_SUFFIX}` while uploading)",
+                segment.len(),
+                MAX_NAME_BYTES - PART_SUFFIX.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Whether a key segment names a part file or a temporary file (reserved: not a valid key).
 pub fn is_reserved(segment: &str) -> bool {
     segment.ends_with(PART_SUFFIX) || segment.starts_with(TEMP_PREFIX)
@@ -42,6 +71,27 @@ pub fn check_keyless_session(session: &Session, name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod name_length_tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn names_up_to_the_limit_pass_and_longer_ones_are_invalid_input() {
+        let dir = "d".repeat(MAX_NAME_BYTES);
+        let last = "f".repeat(MAX_NAME_BYTES - PART_SUFFIX.len());
+        check_name_lengths(&format!("{dir}/{last}")).unwrap();
+        for key in [
+            format!("{dir}d/x"),
+            format!("{dir}/{last}f"),
+            "é".repeat(124), // 248 bytes in one (last) segment
+        ] {
+            let err = check_name_lengths(&key).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{key}: {err}");
+        }
+    }
 }
 
 #[cfg(test)]

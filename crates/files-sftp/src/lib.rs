@@ -564,6 +564,7 @@ impl Adapter for SftpAdapter {
     /// (`*.fls-part`) or temporary files (`.fls-tmp-*`).
     fn validate_key(&self, key: &str) -> Result<()> {
         validate_key_default(key)?;
+        files_core::part_file::check_name_lengths(key)?;
         if key.ends_with('/') {
             return Err(Error::invalid_input(
                 "a key ending in '/' names a directory; the SFTP adapter stores files only",
