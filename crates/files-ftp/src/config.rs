@@ -22,6 +22,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4;
 /// How long opening a control connection (TCP, TLS, login) may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an operation may go without progress (no command sent, no data chunk moved)
+/// before its connection is dropped and it fails as a retryable timeout.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Plain FTP or explicit FTPS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -85,6 +89,7 @@ pub struct FtpBuilder {
     root: String,
     max_connections: usize,
     connect_timeout: Duration,
+    io_timeout: Duration,
     passive: PassiveMode,
 }
 
@@ -103,6 +108,7 @@ impl FtpBuilder {
             root: String::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
             passive: PassiveMode::Auto,
         }
     }
@@ -167,6 +173,15 @@ impl FtpBuilder {
         self
     }
 
+    /// How long an operation may make no progress (no command sent, no data chunk moved)
+    /// before it fails with a retryable [`ErrorKind::Timeout`](files_core::ErrorKind::Timeout)
+    /// and its connection is closed (default [`DEFAULT_IO_TIMEOUT`], 60 s). A server that stops
+    /// answering on one control connection therefore costs one retry, not a hung upload.
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.io_timeout = timeout;
+        self
+    }
+
     /// How data connections are opened (default [`PassiveMode::Auto`]).
     pub fn passive_mode(mut self, mode: PassiveMode) -> Self {
         self.passive = mode;
@@ -224,6 +239,7 @@ impl FtpBuilder {
             root,
             max_connections: self.max_connections,
             connect_timeout: self.connect_timeout,
+            io_timeout: self.io_timeout,
             passive: self.passive,
         }))
     }
@@ -241,6 +257,7 @@ pub(crate) struct Config {
     pub(crate) root: Root,
     pub(crate) max_connections: usize,
     pub(crate) connect_timeout: Duration,
+    pub(crate) io_timeout: Duration,
     pub(crate) passive: PassiveMode,
 }
 

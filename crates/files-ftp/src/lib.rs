@@ -83,10 +83,14 @@ mod errors;
 mod list;
 mod pool;
 
+#[doc(hidden)]
+pub use list::fuzzing;
+
 pub(crate) use files_core::part_file::is_reserved;
 use files_core::part_file::temp_name;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -120,6 +124,9 @@ pub const TEMP_PREFIX: &str = files_core::part_file::TEMP_PREFIX;
 
 /// Largest chunk a download stream yields.
 const READ_CHUNK: u64 = 256 * 1024;
+
+/// Data is written in slices of this size, each one a sign of progress for the I/O timeout.
+const WRITE_CHUNK: usize = 64 * 1024;
 
 type Transfer = TransferStream<AsyncRustlsStream>;
 
@@ -202,10 +209,51 @@ impl FtpAdapter {
         op: impl for<'a> FnOnce(&'a mut Lease) -> futures::future::BoxFuture<'a, Result<T>>,
     ) -> Result<T> {
         let mut lease = self.lease().await?;
-        let result = op(&mut lease).await;
+        let progress = lease.progress.clone();
+        let io_timeout = self.inner.pool.config.io_timeout;
+        let result = {
+            let mut fut = op(&mut lease);
+            let mut seen = progress.load(Ordering::Relaxed);
+            loop {
+                tokio::select! {
+                    r = &mut fut => break r,
+                    () = tokio::time::sleep(io_timeout) => {
+                        let now = progress.load(Ordering::Relaxed);
+                        if now == seen {
+                            // Dropping the operation and the lease (unreleased) closes the
+                            // connection: a late reply can never meet the next operation.
+                            return Err(stalled(io_timeout));
+                        }
+                        seen = now;
+                    }
+                }
+            }
+        };
         lease.release();
         result
     }
+}
+
+/// Runs `fut`, or fails with [`stalled`] when it takes longer than `io_timeout`.
+async fn within<T>(
+    io_timeout: std::time::Duration,
+    op: &'static str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(io_timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(stalled(io_timeout).with_operation(op)),
+    }
+}
+
+/// The error of an operation that made no progress for `io_timeout`.
+fn stalled(io_timeout: std::time::Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("the FTP server made no progress for {io_timeout:?}; the connection was dropped"),
+    )
+    .with_retryable(true)
+    .with_provider("ftp")
 }
 
 // ---------------------------------------------------------------------- path helpers
@@ -365,7 +413,16 @@ async fn write_all(
     data: &[u8],
     op: &'static str,
 ) -> Result<()> {
-    if let Err(e) = stream.write_all(data).await {
+    let mut written = Ok(());
+    for chunk in data.chunks(WRITE_CHUNK) {
+        lease.touch();
+        written = stream.write_all(chunk).await;
+        if written.is_err() {
+            break;
+        }
+    }
+    lease.touch();
+    if let Err(e) = written {
         lease.mark_broken();
         drop(stream);
         return Err(Error::from_io(e)
@@ -409,6 +466,7 @@ async fn delete_path(lease: &mut Lease, path: &str, op: &'static str) -> Result<
 // ---------------------------------------------------------------------- downloads
 
 struct Reading {
+    io_timeout: std::time::Duration,
     lease: Option<Lease>,
     stream: Option<Transfer>,
     remaining: u64,
@@ -424,7 +482,14 @@ async fn read_step(mut r: Reading) -> Result<Option<(Bytes, Reading)>> {
     let mut filled = 0;
     let stream = r.stream.as_mut().expect("a reading holds its transfer");
     while filled < want {
-        match stream.read(&mut buf[filled..]).await {
+        let read = match tokio::time::timeout(r.io_timeout, stream.read(&mut buf[filled..])).await {
+            Ok(read) => read,
+            Err(_) => {
+                r.lease.as_mut().map(Lease::mark_broken);
+                return Err(stalled(r.io_timeout).with_operation("get"));
+            }
+        };
+        match read {
             Ok(0) => {
                 r.lease.as_mut().map(Lease::mark_broken);
                 return Err(Error::conflict(format!(
@@ -449,7 +514,9 @@ async fn read_step(mut r: Reading) -> Result<Option<(Bytes, Reading)>> {
         let stream = r.stream.take().expect("a reading holds its transfer");
         let mut lease = r.lease.take().expect("a reading holds its lease");
         if r.to_eof {
-            let done = stream.finish().await;
+            let Ok(done) = tokio::time::timeout(r.io_timeout, stream.finish()).await else {
+                return Err(stalled(r.io_timeout).with_operation("get"));
+            };
             lease.check(done, "get", On550::NotFound)?;
             lease.release();
         } else {
@@ -490,6 +557,7 @@ impl Adapter for FtpAdapter {
     /// reserved for part files (`*.fls-part`) or temporary files (`.fls-tmp-*`).
     fn validate_key(&self, key: &str) -> Result<()> {
         validate_key_default(key)?;
+        files_core::part_file::check_name_lengths(key)?;
         if key.ends_with('/') {
             return Err(Error::invalid_input(
                 "a key ending in '/' names a directory; the FTP adapter stores files only",
@@ -535,10 +603,13 @@ impl Adapter for FtpAdapter {
     ) -> Result<ObjectMeta> {
         self.validate_key(key)?;
         check_options(options)?;
+        let t = self.inner.pool.config.io_timeout;
+        // Every step that waits on the server is bounded by the I/O timeout (waiting for the
+        // body is not). A lease dropped unreleased closes its connection.
         let mut lease = self.lease().await?;
         let path = key_path(&lease, key);
         let tmp = join(parent(&path), &temp_name());
-        let mut stream = open_write(&mut lease, &tmp, false, "put").await?;
+        let mut stream = within(t, "put", open_write(&mut lease, &tmp, false, "put")).await?;
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
@@ -550,17 +621,27 @@ impl Adapter for FtpAdapter {
                     return Err(e);
                 }
             };
-            if let Err(e) = stream.write_all(&chunk).await {
-                lease.mark_broken();
-                return Err(Error::from_io(e)
-                    .with_retryable(true)
-                    .with_operation("put")
-                    .with_provider("ftp")
-                    .with_key(key));
+            for piece in chunk.chunks(WRITE_CHUNK) {
+                let w = within(t, "put", async {
+                    stream.write_all(piece).await.map_err(|e| {
+                        Error::from_io(e)
+                            .with_retryable(true)
+                            .with_operation("put")
+                            .with_provider("ftp")
+                    })
+                })
+                .await;
+                if let Err(e) = w {
+                    lease.mark_broken();
+                    return Err(e.with_key(key));
+                }
             }
             written += chunk.len() as u64;
         }
-        let done = stream.finish().await;
+        let done = match tokio::time::timeout(t, stream.finish()).await {
+            Ok(done) => done,
+            Err(_) => return Err(stalled(t).with_operation("put").with_key(key)),
+        };
         let done = lease
             .check(done, "put", On550::Refused)
             .and_then(|()| match len {
@@ -570,15 +651,20 @@ impl Adapter for FtpAdapter {
                 _ => Ok(()),
             });
         let result = match done {
-            Ok(()) => rename_path(&mut lease, &tmp, &path, "put").await,
+            Ok(()) => within(t, "put", rename_path(&mut lease, &tmp, &path, "put")).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            let _ = delete_path(&mut lease, &tmp, "put").await;
-            lease.release();
+            if e.kind() != ErrorKind::Timeout {
+                let _ = within(t, "put", delete_path(&mut lease, &tmp, "put")).await;
+                lease.release();
+            }
             return Err(e.with_key(key));
         }
-        let meta = meta_of(&mut lease, key, &path, written).await;
+        let meta = within(t, "put", async {
+            Ok(meta_of(&mut lease, key, &path, written).await)
+        })
+        .await?;
         lease.release();
         Ok(meta)
     }
@@ -599,7 +685,15 @@ impl Adapter for FtpAdapter {
         self.validate_key(key)?;
         let mut lease = self.lease().await?;
         let path = key_path(&lease, key);
-        let meta = match head_path(&mut lease, key, &path).await {
+        let io_timeout = self.inner.pool.config.io_timeout;
+        // Each step of opening the download is bounded; a dropped (unreleased) lease closes
+        // its connection.
+        let bounded = |r: std::result::Result<Result<ObjectMeta>, tokio::time::error::Elapsed>| {
+            r.unwrap_or_else(|_| Err(stalled(io_timeout).with_operation("get")))
+        };
+        let meta = match bounded(
+            tokio::time::timeout(io_timeout, head_path(&mut lease, key, &path)).await,
+        ) {
             Ok(m) => m,
             Err(e) => {
                 lease.release();
@@ -625,10 +719,20 @@ impl Adapter for FtpAdapter {
             });
         }
         if range.start > 0 {
-            let r = lease.ftp().resume_transfer(range.start as usize).await;
+            let Ok(r) = tokio::time::timeout(
+                io_timeout,
+                lease.ftp().resume_transfer(range.start as usize),
+            )
+            .await
+            else {
+                return Err(stalled(io_timeout).with_operation("get"));
+            };
             lease.check(r, "get", On550::NotFound)?;
         }
-        let r = lease.ftp().retr_as_stream(&path).await;
+        let Ok(r) = tokio::time::timeout(io_timeout, lease.ftp().retr_as_stream(&path)).await
+        else {
+            return Err(stalled(io_timeout).with_operation("get"));
+        };
         let stream = match lease.check(r, "get", On550::NotFound) {
             Ok(s) => s,
             Err(e) => {
@@ -637,6 +741,7 @@ impl Adapter for FtpAdapter {
             }
         };
         let reading = Reading {
+            io_timeout: self.inner.pool.config.io_timeout,
             lease: Some(lease),
             stream: Some(stream),
             remaining: range.end - range.start,
@@ -778,7 +883,18 @@ impl OffsetUpload for FtpAdapter {
                 }
                 let stream = open_write(lease, &part, true, "append").await?;
                 write_all(lease, stream, &data, "append").await?;
-                Ok(OffsetState::Offset(offset + data.len() as u64))
+                // A `226` does not prove every byte arrived: in stream mode a data connection
+                // cut short looks like the end of the file, and some servers (pyftpdlib)
+                // answer `226` anyway. The part file's size says how far it really got; the
+                // scheduler sends the rest from there.
+                let end = offset + data.len() as u64;
+                match size(lease, &part, "append").await? {
+                    Some(n) if n > end => Err(Error::conflict(format!(
+                        "the part file holds {n} bytes after an append that should end at {end}"
+                    ))),
+                    Some(n) => Ok(OffsetState::Offset(n)),
+                    None => Err(expired(&key)),
+                }
             })
         })
         .await

@@ -301,6 +301,36 @@ fn has_object(lease: &mut Lease, dir: String) -> BoxFuture<'_, Result<bool>> {
     })
 }
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The listing parsers, exposed for the fuzz targets in `fuzz/` and their corpus replay
+    //! test; not a stable API.
+
+    use std::time::SystemTime;
+
+    /// One parsed listing line: `(name, is a directory, size, modified)`.
+    pub type Line = (String, bool, u64, Option<SystemTime>);
+
+    fn plain(e: super::Entry) -> Line {
+        (e.name, e.dir, e.size, e.modified)
+    }
+
+    /// Parses one `MLSD` line.
+    pub fn parse_mlsd(line: &str) -> Option<Line> {
+        super::parse_mlsd(line).map(plain)
+    }
+
+    /// Parses one `LIST` line.
+    pub fn parse_list(line: &str) -> Option<Line> {
+        super::parse_list(line).map(plain)
+    }
+
+    /// Parses an `MDTM` / `modify` timestamp.
+    pub fn parse_mdtm(text: &str) -> Option<SystemTime> {
+        super::parse_mdtm(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,39 @@ use crate::errors::{On550, map};
 /// close idle sessions, typically after 300 s).
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(20);
 
+/// What suppaftp is given (and traces) in place of the password.
+const PASSWORD_PLACEHOLDER: &str = "<password withheld by files-ftp>";
+
+/// UTF-8, except that the line `PASS <placeholder>` is encoded as `PASS <password>`: the
+/// password reaches the wire without passing through suppaftp's `log` trace of commands.
+struct PasswordEncoding {
+    password: crate::config::Secret,
+}
+
+impl std::fmt::Debug for PasswordEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordEncoding(utf-8)")
+    }
+}
+
+impl suppaftp::Encoding for PasswordEncoding {
+    fn decode(&self, bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    fn encode(&self, text: &str) -> std::io::Result<Vec<u8>> {
+        let line = text.strip_suffix("\r\n").unwrap_or(text);
+        if line.strip_prefix("PASS ") == Some(PASSWORD_PLACEHOLDER) {
+            let mut out = Vec::with_capacity(self.password.0.len() + 7);
+            out.extend_from_slice(b"PASS ");
+            out.extend_from_slice(self.password.0.as_bytes());
+            out.extend_from_slice(&text.as_bytes()[line.len()..]);
+            return Ok(out);
+        }
+        Ok(text.as_bytes().to_vec())
+    }
+}
+
 /// What the first connection learned about the server.
 #[derive(Debug, Clone)]
 pub(crate) struct ServerInfo {
@@ -41,7 +74,7 @@ pub(crate) struct Conn {
 }
 
 pub(crate) struct Pool {
-    config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
     info: OnceCell<Arc<ServerInfo>>,
@@ -49,6 +82,9 @@ pub(crate) struct Pool {
 
 /// A connection lent to one operation, with the server's facts.
 pub(crate) struct Lease {
+    /// Bumped whenever the operation moves (a command sent, a data chunk moved); the
+    /// I/O-timeout watchdog of [`crate::FtpAdapter`] fails an operation that stops moving.
+    pub(crate) progress: Arc<std::sync::atomic::AtomicU64>,
     conn: Option<Conn>,
     pool: Arc<Pool>,
     pub(crate) info: Arc<ServerInfo>,
@@ -57,8 +93,9 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// The control connection.
+    /// The control connection (and a sign of progress: a command is about to be sent).
     pub(crate) fn ftp(&mut self) -> &mut AsyncRustlsFtpStream {
+        self.touch();
         &mut self
             .conn
             .as_mut()
@@ -77,6 +114,12 @@ impl Lease {
                 idle.push(conn);
             }
         }
+    }
+
+    /// Records progress (see [`Lease::progress`]).
+    pub(crate) fn touch(&self) {
+        self.progress
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Marks the connection as out of sync: it is closed when the lease ends.
@@ -123,11 +166,17 @@ impl Pool {
         loop {
             let candidate = self.idle.lock().ok().and_then(|mut idle| idle.pop());
             let Some(mut conn) = candidate else { break };
-            if conn.idle_since.elapsed() > CHECK_AFTER_IDLE && conn.ftp.noop().await.is_err() {
-                continue; // the server closed it; try the next or connect anew
+            if conn.idle_since.elapsed() > CHECK_AFTER_IDLE
+                && !matches!(
+                    tokio::time::timeout(self.config.io_timeout, conn.ftp.noop()).await,
+                    Ok(Ok(()))
+                )
+            {
+                continue; // the server closed it (or does not answer); try the next or connect anew
             }
             let info = self.info(&mut conn).await?;
             return Ok(Lease {
+                progress: Arc::default(),
                 conn: Some(conn),
                 pool: self.clone(),
                 info,
@@ -138,6 +187,7 @@ impl Pool {
         let mut conn = self.connect().await?;
         let info = self.info(&mut conn).await?;
         Ok(Lease {
+            progress: Arc::default(),
             conn: Some(conn),
             pool: self.clone(),
             info,
@@ -222,7 +272,14 @@ impl Pool {
                     .await
                     .map_err(|e| map(e, "connect", On550::Refused))?;
             }
-            ftp.login(cfg.user.as_str(), cfg.password.0.as_str())
+            // suppaftp traces every command it sends, `PASS <password>` included, through the
+            // `log` crate. It is handed a placeholder instead, and the encoding (which turns
+            // each command line into bytes, after the trace) puts the password in its place.
+            ftp.set_encoding(PasswordEncoding {
+                password: cfg.password.clone(),
+            })
+            .await;
+            ftp.login(cfg.user.as_str(), PASSWORD_PLACEHOLDER)
                 .await
                 .map_err(|e| match e {
                     suppaftp::FtpError::UnexpectedResponse(r) => {
@@ -285,5 +342,35 @@ impl Pool {
             ftp,
             idle_since: Instant::now(),
         })
+    }
+}
+
+#[cfg(test)]
+mod password_encoding_tests {
+    use suppaftp::Encoding;
+
+    use super::{PASSWORD_PLACEHOLDER, PasswordEncoding};
+    use crate::config::Secret;
+
+    #[test]
+    fn only_the_placeholder_pass_line_carries_the_password() {
+        let enc = PasswordEncoding {
+            password: Secret("pä ss:word".into()),
+        };
+        let pass = enc
+            .encode(&format!("PASS {PASSWORD_PLACEHOLDER}\r\n"))
+            .unwrap();
+        assert_eq!(pass, "PASS pä ss:word\r\n".as_bytes());
+        // Anything else goes out as typed, placeholder or not.
+        for line in [
+            "USER bob\r\n",
+            "STOR pass.txt\r\n",
+            &format!("STOR {PASSWORD_PLACEHOLDER}\r\n"),
+            "PASS other\r\n",
+        ] {
+            assert_eq!(enc.encode(line).unwrap(), line.as_bytes());
+        }
+        assert!(!format!("{enc:?}").contains("ss:wo"));
+        assert_eq!(enc.decode("é".as_bytes()), "é");
     }
 }

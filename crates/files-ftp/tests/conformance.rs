@@ -19,7 +19,10 @@ fn adapter(server: &FtpServer, root: &str) -> FtpAdapter {
         .port(server.port())
         .user(server.user())
         .password(server.password())
-        .root(root);
+        .root(root)
+        // vsftpd's FTPS now and then stops answering under parallel load (docs/ftp.md): a
+        // short I/O timeout turns that into one retried request.
+        .io_timeout(std::time::Duration::from_secs(10));
     if let Some(ca) = server.ca_file() {
         b = b.security(Security::ExplicitTls).ca_file(ca);
     }

@@ -21,7 +21,10 @@ fn builder(server: &FtpServer, root: &str) -> files_ftp::FtpBuilder {
         .port(server.port())
         .user(server.user())
         .password(server.password())
-        .root(root);
+        .root(root)
+        // vsftpd's FTPS now and then stops answering under parallel load (docs/ftp.md): a
+        // short I/O timeout turns that into one retried request.
+        .io_timeout(std::time::Duration::from_secs(10));
     if let Some(ca) = server.ca_file() {
         b = b.security(Security::ExplicitTls).ca_file(ca);
     }
@@ -440,5 +443,78 @@ mod under_faults {
             Some(f) => f,
             None => return,
         });
+    }
+}
+
+/// A minimal FTP server that logs anyone in and then never answers `SIZE`: the shape of the
+/// vsftpd FTPS stall (a control connection that stops answering). Counts the connections it
+/// accepted and the ones the client closed.
+async fn silent_after_login() -> (u16, Arc<AtomicU64>, Arc<AtomicU64>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (accepted, closed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (a, c) = (accepted.clone(), closed.clone());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            let c = c.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 ready\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "USER" => b"331 password please\r\n",
+                        "PASS" => b"230 logged in\r\n",
+                        "PWD" => b"257 \"/\" is the current directory\r\n",
+                        "FEAT" => b"211-Features\r\n SIZE\r\n EPSV\r\n211 End\r\n",
+                        "TYPE" | "OPTS" => b"200 ok\r\n",
+                        "SIZE" => continue, // the stall: no answer, ever
+                        _ => b"502 not implemented\r\n",
+                    };
+                    if w.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (port, accepted, closed)
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_costs_a_timeout_not_a_hang() {
+    let (port, accepted, closed) = silent_after_login().await;
+    let adapter = FtpAdapter::builder("127.0.0.1")
+        .port(port)
+        .user("u")
+        .password("p")
+        .io_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    for round in 1..=2u64 {
+        let err = adapter
+            .head("a/b.bin")
+            .await
+            .expect_err("SIZE is never answered");
+        assert_eq!(err.kind(), ErrorKind::Timeout, "round {round}: {err}");
+        assert!(err.is_retryable(), "a stall is transient: {err}");
+        // The stalled connection was dropped (a late reply must never meet the next
+        // operation), so each round needs a new one.
+        assert_eq!(accepted.load(Ordering::SeqCst), round);
+        for _ in 0..200 {
+            if closed.load(Ordering::SeqCst) == round {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            closed.load(Ordering::SeqCst),
+            round,
+            "the stalled connection is closed"
+        );
     }
 }
