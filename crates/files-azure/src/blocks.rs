@@ -73,7 +73,7 @@ fn new_nonce() -> String {
 }
 
 /// Uncommitted (or committed) blocks as `(id, size)`.
-fn parse_blocks(xml: &str, section: &str) -> Vec<(String, u64)> {
+pub(crate) fn parse_blocks(xml: &str, section: &str) -> Vec<(String, u64)> {
     let Some(part) = xml_all(xml, section).into_iter().next() else {
         return Vec::new();
     };

@@ -617,9 +617,16 @@ pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
     let y: i64 = it.next()?.parse().ok()?;
     let mut hms = it.next()?.split(':').map(|p| p.parse::<u64>().ok());
     let (hh, mm, ss) = (hms.next()??, hms.next()??, hms.next()??);
+    // The fields are the server's: out of range (or a year too far to count) is `None`.
+    if !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 || y.unsigned_abs() > 1 << 40 {
+        return None;
+    }
     let days = days_from_civil(y, m, d);
-    let secs = u64::try_from(days).ok()? * 86_400 + hh * 3600 + mm * 60 + ss;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
+    let secs = u64::try_from(days)
+        .ok()?
+        .checked_mul(86_400)?
+        .checked_add(hh * 3600 + mm * 60 + ss)?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 #[cfg(test)]

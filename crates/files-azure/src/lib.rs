@@ -570,6 +570,44 @@ pub fn register() {
     files_core::registry::register(&G);
 }
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The hand-written XML and header parsers of this crate, exposed for the fuzz targets in
+    //! `fuzz/` and their corpus replay test; not a stable API.
+
+    use std::time::SystemTime;
+
+    /// The inner texts of every `<tag>` element (List Blobs, Get Block List, errors).
+    pub fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+        crate::http::xml_all(xml, tag)
+    }
+
+    /// The first `<tag>` element's text, unescaped (percent-decoded when `Encoded="true"`).
+    pub fn xml_first(xml: &str, tag: &str) -> Option<String> {
+        crate::http::xml_first(xml, tag)
+    }
+
+    /// Resolves XML entities and character references.
+    pub fn xml_unescape(s: &str) -> String {
+        crate::http::xml_unescape(s)
+    }
+
+    /// The `(id, size)` blocks of a Get Block List answer's `section`.
+    pub fn parse_blocks(xml: &str, section: &str) -> Vec<(String, u64)> {
+        crate::blocks::parse_blocks(xml, section)
+    }
+
+    /// Parses an RFC 1123 date (`Last-Modified`).
+    pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+        crate::http::parse_http_date(s)
+    }
+
+    /// Formats an RFC 1123 date, as sent in `x-ms-date`.
+    pub fn http_date(t: SystemTime) -> String {
+        crate::http::http_date(t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,6 +121,10 @@ pub const PART_SUFFIX: &str = files_core::part_file::PART_SUFFIX;
 /// The suffix of the scratch files of the partial-PUT detection.
 pub const PROBE_SUFFIX: &str = ".fls-probe";
 
+/// A detection scratch file older than this was left by a process that died mid-detection
+/// (a detection takes milliseconds): the next detection in its directory deletes it.
+const STALE_PROBE_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The environment variable the URL factory reads a Basic password from (when the URL has a
 /// user but no password).
 pub const PASSWORD_ENV: &str = "FILES_WEBDAV_PASSWORD";
@@ -696,6 +700,7 @@ impl WebDavAdapter {
                 what,
             )
             .await;
+        self.sweep_stale_probes(dir).await;
         let supported = result?;
         self.inner.partial_put.store(
             if supported { PARTIAL_YES } else { PARTIAL_NO },
@@ -707,6 +712,44 @@ impl WebDavAdapter {
             "WebDAV partial PUT (Content-Range) detection"
         );
         Ok(supported)
+    }
+
+    /// Deletes scratch files of earlier detections that were never removed (a process killed
+    /// mid-detection leaves one): those in `dir` older than [`STALE_PROBE_AGE`]. Best effort.
+    async fn sweep_stale_probes(&self, dir: &[String]) {
+        let url = self.url_of(dir, true);
+        let Ok(Some(entries)) = self
+            .propfind(&url, "1", "detect partial put", "(scratch file)")
+            .await
+        else {
+            return;
+        };
+        let now = SystemTime::now();
+        for e in entries {
+            let Some(path) = href_path(&e.href) else {
+                continue;
+            };
+            let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let stale = e
+                .last_modified
+                .as_deref()
+                .and_then(parse_http_date)
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > STALE_PROBE_AGE);
+            if e.collection || !name.ends_with(PROBE_SUFFIX) || !stale {
+                continue;
+            }
+            let mut segs = dir.to_vec();
+            segs.push(name.to_string());
+            let _ = self
+                .send(
+                    self.request(Method::DELETE, &self.url_of(&segs, false))
+                        .header("Depth", "0"),
+                    "detect partial put",
+                    "(stale scratch file)",
+                )
+                .await;
+        }
     }
 
     fn partial_put_unsupported(&self) -> Error {
@@ -960,6 +1003,7 @@ impl Adapter for WebDavAdapter {
     /// segment ending in `.fls-part` or `.fls-probe` (reserved).
     fn validate_key(&self, key: &str) -> Result<()> {
         validate_key_default(key)?;
+        files_core::part_file::check_name_lengths(key)?;
         if key.ends_with('/') {
             return Err(Error::invalid_input(
                 "a key ending in '/' names a collection; the WebDAV adapter stores files only",
@@ -1637,16 +1681,24 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
     if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
+    // Days from the civil date (Howard Hinnant's algorithm); checked, as the year is the
+    // server's (a far year is `None`, not an overflow).
+    let y = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
     let era = y.div_euclid(400);
-    let yoe = y - era * 400;
+    let yoe = y.rem_euclid(400);
     let mp = (month as i64 + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + sec;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
+    let days = era.checked_mul(146_097)?.checked_add(doe - 719_468)?;
+    let secs = u64::try_from(days)
+        .ok()?
+        .checked_mul(86_400)?
+        .checked_add(h * 3600 + m * 60 + sec)?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 fn base64_encode(data: &[u8]) -> String {
@@ -1801,6 +1853,77 @@ pub fn register() {
     static G: files_core::AdapterFactory = FACTORY_TLS;
     files_core::registry::register(&F);
     files_core::registry::register(&G);
+}
+
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The hand-written parsers of this crate, exposed for the fuzz targets in `fuzz/` and
+    //! their corpus replay test; not a stable API.
+
+    use std::time::SystemTime;
+
+    /// One `<D:response>` of a PROPFIND answer, as the adapter reads it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct DavEntry {
+        /// The `href`, as sent.
+        pub href: String,
+        /// `resourcetype` holds `collection`.
+        pub collection: bool,
+        /// `getcontentlength`.
+        pub size: Option<u64>,
+        /// `getetag`.
+        pub etag: Option<String>,
+        /// `getlastmodified`.
+        pub last_modified: Option<String>,
+        /// `getcontenttype`.
+        pub content_type: Option<String>,
+    }
+
+    /// Parses a `207 Multi-Status` body (the adapter's own parser).
+    pub fn multistatus(xml: &str) -> Result<Vec<DavEntry>, String> {
+        Ok(super::parse_multistatus(xml)?
+            .into_iter()
+            .map(|e| DavEntry {
+                href: e.href,
+                collection: e.collection,
+                size: e.size,
+                etag: e.etag,
+                last_modified: e.last_modified,
+                content_type: e.content_type,
+            })
+            .collect())
+    }
+
+    /// The decoded path of an `href`; `None` if it is not UTF-8 or not a URL.
+    pub fn href_path(href: &str) -> Option<String> {
+        super::href_path(href)
+    }
+
+    /// Decodes `%XX` escapes (invalid UTF-8 replaced).
+    pub fn percent_decode(s: &str) -> String {
+        super::percent_decode(s)
+    }
+
+    /// An ETag as the adapter reports it (quoted unless weak or already quoted).
+    pub fn normalize_etag(tag: &str) -> String {
+        super::normalize_etag(tag)
+    }
+
+    /// Parses an HTTP date (`getlastmodified`, `Last-Modified`).
+    pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+        super::parse_http_date(s)
+    }
+
+    /// A `Content-Range` header value as `(start, end + 1, total)`; `None` when it is not a
+    /// valid header value or not a usable range.
+    pub fn content_range(value: &[u8]) -> Option<(u64, u64, u64)> {
+        let mut h = super::HeaderMap::new();
+        h.insert(
+            super::header::CONTENT_RANGE,
+            super::HeaderValue::from_bytes(value).ok()?,
+        );
+        super::content_range(&h)
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,25 @@ async fn partial_put_is_detected_as_supported() {
     );
 }
 
+/// A process killed mid-detection leaves its scratch file behind; the next detection in that
+/// collection deletes scratch files older than ten minutes (and leaves a fresh one, which may
+/// be another process's detection in progress).
+#[tokio::test]
+async fn detection_sweeps_stale_scratch_files() {
+    let server = require_server!(apache_or_skip());
+    let stale = server.data_dir().join(".fls-1-1-dead.fls-probe");
+    let fresh = server.data_dir().join(".fls-1-2-beef.fls-probe");
+    for (path, age) in [(&stale, 3600), (&fresh, 5)] {
+        let f = std::fs::File::create(path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age))
+            .unwrap();
+    }
+    assert!(adapter(server).detect_partial_put().await.unwrap());
+    assert!(!stale.exists(), "the stale scratch file was swept");
+    assert!(fresh.exists(), "a recent scratch file is left alone");
+    std::fs::remove_file(&fresh).unwrap();
+}
+
 /// The part file on the server's disk holds exactly the bytes appended, at their offsets; a
 /// new adapter (a new process) probes its size and finishes; the MOVE puts it in place.
 #[tokio::test]
