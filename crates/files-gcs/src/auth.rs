@@ -18,6 +18,8 @@ pub(crate) enum Auth {
     /// tokens are fetched and refreshed by the library.
     #[cfg(feature = "google-auth")]
     Google(std::sync::Arc<LazyGoogle>),
+    /// A caller-provided [`TokenSource`](crate::credentials::TokenSource).
+    Source(crate::credentials::TokenSource),
 }
 
 /// google-cloud-auth credentials, built on first use: building them spawns a refresh task, so
@@ -25,6 +27,9 @@ pub(crate) enum Auth {
 #[cfg(feature = "google-auth")]
 pub(crate) struct LazyGoogle {
     service_account: Option<serde_json::Value>,
+    /// OAuth scopes for application default credentials (`None`: the library's default,
+    /// `cloud-platform`).
+    scopes: Option<Vec<String>>,
     cell: tokio::sync::OnceCell<
         std::result::Result<google_cloud_auth::credentials::Credentials, String>,
     >,
@@ -41,7 +46,12 @@ impl LazyGoogle {
                         google_cloud_auth::credentials::service_account::Builder::new(v.clone())
                             .build()
                     }
-                    None => google_cloud_auth::credentials::Builder::default().build(),
+                    None => match &self.scopes {
+                        Some(scopes) => google_cloud_auth::credentials::Builder::default()
+                            .with_scopes(scopes.clone())
+                            .build(),
+                        None => google_cloud_auth::credentials::Builder::default().build(),
+                    },
                 };
                 r.map_err(|e| Error::redacted(&e.to_string()))
             })
@@ -55,6 +65,46 @@ impl LazyGoogle {
     }
 }
 
+#[cfg(feature = "google-auth")]
+impl LazyGoogle {
+    /// The headers that authorize one request, from the library's (cached) token.
+    pub(crate) async fn headers(&self) -> Result<HeaderMap> {
+        use google_cloud_auth::credentials::CacheableResource;
+        let mut map = HeaderMap::new();
+        let creds = self.get().await?;
+        match creds.headers(http::Extensions::new()).await {
+            Ok(CacheableResource::New { data, .. }) => {
+                for (name, value) in data.iter() {
+                    let mut value = value.clone();
+                    value.set_sensitive(true);
+                    map.insert(name.clone(), value);
+                }
+                Ok(map)
+            }
+            Ok(CacheableResource::NotModified) => Err(Error::new(
+                ErrorKind::Other,
+                "the credentials returned no headers",
+            )),
+            Err(e) => {
+                let retryable = e.is_transient();
+                // The library's messages name files and endpoints, not secrets.
+                Err(Error::new(
+                    if retryable {
+                        ErrorKind::Transient
+                    } else {
+                        ErrorKind::Unauthorized
+                    },
+                    format!(
+                        "could not obtain a Google access token: {}",
+                        Error::redacted(&e.to_string())
+                    ),
+                )
+                .with_retryable(retryable))
+            }
+        }
+    }
+}
+
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -62,6 +112,7 @@ impl fmt::Debug for Auth {
             Auth::Token(_) => "Token(<redacted>)",
             #[cfg(feature = "google-auth")]
             Auth::Google(_) => "GoogleCredentials",
+            Auth::Source(_) => "TokenSource",
         })
     }
 }
@@ -83,42 +134,9 @@ impl Auth {
             Auth::Token(v) => {
                 map.insert(AUTHORIZATION, v.clone());
             }
+            Auth::Source(source) => return source.headers().await,
             #[cfg(feature = "google-auth")]
-            Auth::Google(creds) => {
-                use google_cloud_auth::credentials::CacheableResource;
-                let creds = creds.get().await?;
-                match creds.headers(http::Extensions::new()).await {
-                    Ok(CacheableResource::New { data, .. }) => {
-                        for (name, value) in data.iter() {
-                            let mut value = value.clone();
-                            value.set_sensitive(true);
-                            map.insert(name.clone(), value);
-                        }
-                    }
-                    Ok(CacheableResource::NotModified) => {
-                        return Err(Error::new(
-                            ErrorKind::Other,
-                            "the credentials returned no headers",
-                        ));
-                    }
-                    Err(e) => {
-                        let retryable = e.is_transient();
-                        // The library's messages name files and endpoints, not secrets.
-                        return Err(Error::new(
-                            if retryable {
-                                ErrorKind::Transient
-                            } else {
-                                ErrorKind::Unauthorized
-                            },
-                            format!(
-                                "could not obtain a Google access token: {}",
-                                Error::redacted(&e.to_string())
-                            ),
-                        )
-                        .with_retryable(retryable));
-                    }
-                }
-            }
+            Auth::Google(creds) => return creds.headers().await,
         }
         Ok(map)
     }
@@ -134,6 +152,7 @@ pub(crate) fn service_account(json: &serde_json::Value) -> Result<Auth> {
     }
     Ok(Auth::Google(std::sync::Arc::new(LazyGoogle {
         service_account: Some(json.clone()),
+        scopes: None,
         cell: tokio::sync::OnceCell::new(),
     })))
 }
@@ -142,8 +161,17 @@ pub(crate) fn service_account(json: &serde_json::Value) -> Result<Auth> {
 /// file, the metadata server), resolved on first use.
 #[cfg(feature = "google-auth")]
 pub(crate) fn application_default() -> Result<Auth> {
-    Ok(Auth::Google(std::sync::Arc::new(LazyGoogle {
+    Ok(Auth::Google(application_default_scoped(None)))
+}
+
+/// Application default credentials asking for `scopes` (`None`: the library's default).
+#[cfg(feature = "google-auth")]
+pub(crate) fn application_default_scoped(
+    scopes: Option<Vec<String>>,
+) -> std::sync::Arc<LazyGoogle> {
+    std::sync::Arc::new(LazyGoogle {
         service_account: None,
+        scopes,
         cell: tokio::sync::OnceCell::new(),
-    })))
+    })
 }

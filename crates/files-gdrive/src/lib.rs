@@ -57,15 +57,19 @@ use files_core::{
     ListRequest, ObjectMeta, OffsetState, OffsetUpload, PartRules, PutOptions, Result,
     Resumability, Session, UploadFamily, UploadSpec,
 };
+use files_gcs::credentials::{ServiceAccountKey, TokenSource};
 use files_gcs::resumable::{
     self, CancelOutcome, ResumableProtocol, SessionStatus, SessionUrl, error_from_status, transport,
 };
 use futures::StreamExt;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RANGE};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RANGE};
 use serde_json::{Map, Value, json};
 
 /// Google's endpoint of the Drive API (`/drive/v3/...` and `/upload/drive/v3/...`).
 pub const DEFAULT_ENDPOINT: &str = "https://www.googleapis.com";
+/// The OAuth 2.0 scope service-account and application default credentials ask for: full
+/// access to the user's (or the service account's) Drive.
+pub const DRIVE_SCOPE: &str = "https://www.googleapis.com/auth/drive";
 /// The MIME type Drive gives folders.
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
 /// The environment variable holding the OAuth 2.0 access token of URL-opened adapters.
@@ -87,7 +91,7 @@ pub struct GDriveAdapter {
 struct Inner {
     endpoint: url::Url,
     root: String,
-    auth: HeaderMap,
+    auth: TokenSource,
     protocol: ResumableProtocol,
     trash: bool,
 }
@@ -97,7 +101,7 @@ impl fmt::Debug for GDriveAdapter {
         f.debug_struct("GDriveAdapter")
             .field("endpoint", &self.inner.endpoint.as_str())
             .field("root", &self.inner.root)
-            .field("auth", &"AccessToken(<redacted>)")
+            .field("auth", &self.inner.auth)
             .field("trash_on_delete", &self.inner.trash)
             .finish()
     }
@@ -106,10 +110,23 @@ impl fmt::Debug for GDriveAdapter {
 /// Configures a [`GDriveAdapter`].
 #[derive(Default)]
 pub struct GDriveBuilder {
-    token: Option<String>,
+    auth: AuthChoice,
+    subject: Option<String>,
     root: Option<String>,
     endpoint: Option<String>,
     trash: bool,
+}
+
+#[derive(Default)]
+enum AuthChoice {
+    /// An access token from [`ACCESS_TOKEN_ENV`] (URL-opened adapters set it), else
+    /// application default credentials.
+    #[default]
+    Default,
+    Token(String),
+    ServiceAccount(ServiceAccountKey),
+    ApplicationDefault,
+    Source(TokenSource),
 }
 
 impl fmt::Debug for GDriveBuilder {
@@ -124,9 +141,41 @@ impl fmt::Debug for GDriveBuilder {
 
 impl GDriveBuilder {
     /// Authorizes with a fixed OAuth 2.0 access token (scope `drive` or `drive.file`); it is
-    /// not refreshed. Required.
+    /// not refreshed.
     pub fn access_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.auth = AuthChoice::Token(token.into());
+        self
+    }
+    /// Authorizes as a service account, from its JSON key (the file's content): access tokens
+    /// for [`DRIVE_SCOPE`] are obtained with the OAuth 2.0 JWT-bearer flow at the key's
+    /// `token_uri`, cached, and refreshed before they expire ([`files_gcs::credentials`]).
+    /// The service account sees its own files and those shared with it; see
+    /// [`subject`](Self::subject) to act for a Workspace user.
+    pub fn service_account_json(mut self, json: &str) -> Result<Self> {
+        self.auth = AuthChoice::ServiceAccount(ServiceAccountKey::from_json(json)?);
+        Ok(self)
+    }
+    /// As [`service_account_json`](Self::service_account_json), from the key file at `path`.
+    pub fn service_account_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        self.auth = AuthChoice::ServiceAccount(ServiceAccountKey::from_file(path)?);
+        Ok(self)
+    }
+    /// With a service account: act for the Google Workspace user `email` (domain-wide
+    /// delegation, granted by the domain's administrator for [`DRIVE_SCOPE`]).
+    pub fn subject(mut self, email: impl Into<String>) -> Self {
+        self.subject = Some(email.into());
+        self
+    }
+    /// Application default credentials for [`DRIVE_SCOPE`]: a service-account key file named
+    /// by `GOOGLE_APPLICATION_CREDENTIALS` (JWT-bearer flow); other credentials (gcloud's user
+    /// credentials, the metadata server) need the `google-auth` feature (on by default).
+    pub fn application_default(mut self) -> Self {
+        self.auth = AuthChoice::ApplicationDefault;
+        self
+    }
+    /// Authorizes with a [`TokenSource`] of files-gcs (it must grant a Drive scope).
+    pub fn token_source(mut self, source: TokenSource) -> Self {
+        self.auth = AuthChoice::Source(source);
         self
     }
     /// The folder id keys are resolved under (default `root`, the user's My Drive).
@@ -147,16 +196,33 @@ impl GDriveBuilder {
 
     /// Builds the adapter. Makes no network call.
     pub fn build(self) -> Result<GDriveAdapter> {
-        let token = self
-            .token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::invalid_input("a Google Drive adapter needs an access token"))?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            Error::invalid_input("the access token has characters a header cannot carry")
-        })?;
-        value.set_sensitive(true);
-        let mut auth = HeaderMap::new();
-        auth.insert(AUTHORIZATION, value);
+        let auth = match self.auth {
+            AuthChoice::Token(t) => TokenSource::access_token(&t)?,
+            AuthChoice::ServiceAccount(key) => {
+                let key = match self.subject {
+                    Some(s) => key.with_subject(s),
+                    None => key,
+                };
+                TokenSource::service_account(key, &[DRIVE_SCOPE])?
+            }
+            AuthChoice::Source(source) => source,
+            AuthChoice::Default | AuthChoice::ApplicationDefault => {
+                if self.subject.is_some() {
+                    return Err(Error::invalid_input(
+                        "`subject` needs a service-account key (service_account_json/file)",
+                    ));
+                }
+                TokenSource::application_default(&[DRIVE_SCOPE]).map_err(|e| {
+                    Error::new(
+                        e.kind(),
+                        format!(
+                            "a Google Drive adapter needs an access token, a service-account key or application default credentials: {}",
+                            e.message()
+                        ),
+                    )
+                })?
+            }
+        };
         let endpoint_text = self
             .endpoint
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
@@ -250,7 +316,7 @@ impl GDriveAdapter {
 
     async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> Result<reqwest::Response> {
         let resp = req
-            .headers(self.inner.auth.clone())
+            .headers(self.inner.auth.headers().await?)
             .send()
             .await
             .map_err(transport)?;
@@ -508,7 +574,7 @@ impl GDriveAdapter {
         }
         self.inner
             .protocol
-            .start(req.headers(self.inner.auth.clone()))
+            .start(req.headers(self.inner.auth.headers().await?))
             .await
     }
 
@@ -525,7 +591,8 @@ impl GDriveAdapter {
         let mut offset = 0u64;
         let mut done = false;
         let mut session: Option<SessionUrl> = None;
-        let auth = Some(&self.inner.auth);
+        let auth_headers = self.inner.auth.headers().await?;
+        let auth = Some(&auth_headers);
         loop {
             while !done && buf.len() < chunk + 1 {
                 match body.next().await {
@@ -576,7 +643,10 @@ impl GDriveAdapter {
         }
     }
 
-    fn session_url(&self, session: &Session) -> Result<SessionUrl> {
+    /// The session URL of a token's session: refused when the session is past its lifetime,
+    /// not on the configured endpoint, or not started for `spec.key` (the key recorded at
+    /// `begin`), before any request with it.
+    fn session_url(&self, spec: &UploadSpec, session: &Session) -> Result<SessionUrl> {
         if let Some(exp) = session.expires_at
             && exp <= now_secs()
         {
@@ -586,6 +656,7 @@ impl GDriveAdapter {
             ));
         }
         self.check_session(session)?;
+        resumable::check_bound_to(session, &spec.key)?;
         Ok(SessionUrl::new(session.id.clone()))
     }
 
@@ -997,16 +1068,21 @@ impl OffsetUpload for GDriveAdapter {
         let mut session = Session::new(url.expose());
         session.sensitive = true;
         session.expires_at = Some(now_secs() + resumable::SESSION_LIFETIME.as_secs());
+        resumable::bind_to_key(&mut session, &spec.key);
         Ok(session)
     }
 
     async fn probe(&self, spec: &UploadSpec, session: &Session) -> Result<OffsetState> {
         let run = async {
-            let url = self.session_url(session)?;
+            let url = self.session_url(spec, session)?;
             match self
                 .inner
                 .protocol
-                .query(&url, Some(&self.inner.auth), Some(spec.total))
+                .query(
+                    &url,
+                    Some(&self.inner.auth.headers().await?),
+                    Some(spec.total),
+                )
                 .await?
             {
                 SessionStatus::Persisted(n) => Ok(OffsetState::Offset(n)),
@@ -1030,11 +1106,17 @@ impl OffsetUpload for GDriveAdapter {
         _last: bool,
     ) -> Result<OffsetState> {
         let run = async {
-            let url = self.session_url(session)?;
+            let url = self.session_url(spec, session)?;
             match self
                 .inner
                 .protocol
-                .put_chunk(&url, Some(&self.inner.auth), offset, data, Some(spec.total))
+                .put_chunk(
+                    &url,
+                    Some(&self.inner.auth.headers().await?),
+                    offset,
+                    data,
+                    Some(spec.total),
+                )
                 .await?
             {
                 SessionStatus::Persisted(n) => Ok(OffsetState::Offset(n)),
@@ -1066,11 +1148,12 @@ impl OffsetUpload for GDriveAdapter {
     async fn cancel(&self, spec: &UploadSpec, session: &Session) -> Result<()> {
         let run = async {
             self.check_session(session)?;
+            resumable::check_bound_to(session, &spec.key)?;
             let url = SessionUrl::new(session.id.clone());
             match self
                 .inner
                 .protocol
-                .cancel(&url, Some(&self.inner.auth))
+                .cancel(&url, Some(&self.inner.auth.headers().await?))
                 .await?
             {
                 CancelOutcome::Cancelled | CancelOutcome::AlreadyGone => Ok(()),
@@ -1089,14 +1172,16 @@ impl OffsetUpload for GDriveAdapter {
 fn adapter_for_url(url: &url::Url) -> Result<GDriveAdapter> {
     if url.query().is_some() {
         return Err(Error::invalid_input(
-            "gdrive:// URLs take no parameters; set GDRIVE_ACCESS_TOKEN (and GDRIVE_ENDPOINT)",
+            "gdrive:// URLs take no parameters; set GDRIVE_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS (and GDRIVE_ENDPOINT)",
         ));
     }
     let root = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
         Error::invalid_input("a gdrive:// URL names a root folder: gdrive://root/key")
     })?;
     let mut b = GDriveAdapter::builder().root_folder(root);
-    if let Ok(t) = std::env::var(ACCESS_TOKEN_ENV) {
+    if let Ok(t) = std::env::var(ACCESS_TOKEN_ENV)
+        && !t.is_empty()
+    {
         b = b.access_token(t);
     }
     if let Ok(e) = std::env::var(ENDPOINT_ENV)
@@ -1130,6 +1215,17 @@ files_core::inventory::submit!(FACTORY);
 pub fn register() {
     static F: files_core::AdapterFactory = FACTORY;
     files_core::registry::register(&F);
+}
+
+#[doc(hidden)]
+pub mod fuzzing {
+    //! The hand-written parsers of this crate, exposed for the fuzz targets in `fuzz/` and
+    //! their corpus replay test; not a stable API.
+
+    /// Parses an RFC 3339 time as Drive answers it.
+    pub fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
+        super::parse_rfc3339(s)
+    }
 }
 
 #[cfg(test)]

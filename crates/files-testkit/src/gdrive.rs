@@ -27,6 +27,14 @@
 //!   total is finalized by it); `DELETE` answers `499` and the session then answers `404`;
 //!   [`FakeDrive::expire_session`] makes it answer `410`.
 //!
+//! * an OAuth 2.0 token endpoint (`POST /token`, off until [`FakeDrive::accept_jwt_grants`])
+//!   for the service-account JWT-bearer flow: `grant_type=urn:ietf:params:oauth:grant-type:
+//!   jwt-bearer` and an `assertion` whose header is `RS256`/`JWT`, whose claims carry the
+//!   expected `iss` and `scope`, `aud` = the endpoint's URL, `iat` not in the future and `exp`
+//!   at most an hour later and not past, and whose signature the caller's check accepts,
+//!   answers `{access_token: <the fake's token>, expires_in: 3600}`; anything else is `400
+//!   invalid_grant`, as Google answers.
+//!
 //! Where it may differ from Drive: `fields` is ignored (every field is returned), there is no
 //! eventual consistency of `files.list`, no quotas, no shared drives, no revisions.
 
@@ -73,8 +81,33 @@ struct DSession {
     state: SState,
 }
 
+/// A signature check: `(signing input "header.claims", signature bytes)` → valid.
+pub type VerifySignature = Box<dyn Fn(&[u8], &[u8]) -> bool + Send + Sync>;
+
+/// What the token endpoint accepts (see [`FakeDrive::accept_jwt_grants`]).
+pub struct JwtGrantCheck {
+    /// The expected `iss` (the service account's email).
+    pub iss: String,
+    /// The expected `scope` (space-separated).
+    pub scope: String,
+    /// Checks the RS256 signature: `(signing input "header.claims", signature bytes)`.
+    pub verify: VerifySignature,
+}
+
+impl std::fmt::Debug for JwtGrantCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtGrantCheck")
+            .field("iss", &self.iss)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Default, Debug)]
 struct State {
+    grant: Option<JwtGrantCheck>,
+    grants_issued: u64,
+    grants_refused: Vec<String>,
     files: BTreeMap<String, DFile>,
     sessions: HashMap<String, DSession>,
     seq: u64,
@@ -220,10 +253,108 @@ impl FakeDrive {
         self.state.lock().unwrap().max_page = Some(n.max(1));
     }
 
+    /// Turns on the OAuth token endpoint ([`token_uri`](Self::token_uri)): JWT-bearer grants
+    /// that pass `check` get the fake's access token.
+    pub fn accept_jwt_grants(&self, check: JwtGrantCheck) {
+        self.state.lock().unwrap().grant = Some(check);
+    }
+
+    /// The token endpoint's URL, `http://127.0.0.1:PORT/token`.
+    pub fn token_uri(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    /// How many access tokens the token endpoint issued, and why it refused the others.
+    pub fn token_grants(&self) -> (u64, Vec<String>) {
+        let st = self.state.lock().unwrap();
+        (st.grants_issued, st.grants_refused.clone())
+    }
+
     /// How many requests the fake received.
     pub fn request_count(&self) -> u64 {
         self.state.lock().unwrap().requests
     }
+}
+
+/// Checks a JWT-bearer grant against the configured [`JwtGrantCheck`]; `Err` says why not.
+fn jwt_grant(st: &State, req: &Request, token_uri: &str) -> Result<(), String> {
+    let check = st.grant.as_ref().ok_or("the token endpoint is off")?;
+    if !req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
+        return Err("not a form".into());
+    }
+    let form: Vec<(String, String)> = String::from_utf8_lossy(&req.body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (pct_decode(k), pct_decode(v)))
+        .collect();
+    let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    if field("grant_type") != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        return Err("wrong grant_type".into());
+    }
+    let jwt = field("assertion").ok_or("no assertion")?;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, sig] = parts.as_slice() else {
+        return Err("the assertion is not a JWS".into());
+    };
+    let json_of = |p: &str| -> Result<Value, String> {
+        let raw = b64url_decode(p).ok_or("bad base64url")?;
+        serde_json::from_slice(&raw).map_err(|_| "not JSON".to_string())
+    };
+    let (header, claims) = (json_of(h)?, json_of(c)?);
+    if header["alg"] != "RS256" || header["typ"] != "JWT" {
+        return Err(format!("header {header}"));
+    }
+    for (name, want) in [
+        ("iss", check.iss.as_str()),
+        ("scope", check.scope.as_str()),
+        ("aud", token_uri),
+    ] {
+        if claims[name].as_str() != Some(want) {
+            return Err(format!("claim {name} is {}, not {want}", claims[name]));
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (iat, exp) = (claims["iat"].as_u64(), claims["exp"].as_u64());
+    let (Some(iat), Some(exp)) = (iat, exp) else {
+        return Err("no iat/exp".into());
+    };
+    if iat > now + 60 || exp <= now || exp <= iat || exp - iat > 3600 {
+        return Err(format!("bad times iat={iat} exp={exp} now={now}"));
+    }
+    let sig = b64url_decode(sig).ok_or("bad signature encoding")?;
+    if !(check.verify)(format!("{h}.{c}").as_bytes(), &sig) {
+        return Err("the signature does not verify".into());
+    }
+    Ok(())
+}
+
+/// Unpadded base64url (RFC 4648 §5), as JWTs use.
+fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for ch in s.bytes() {
+        let v = match ch {
+            b'A'..=b'Z' => ch - b'A',
+            b'a'..=b'z' => ch - b'a' + 26,
+            b'0'..=b'9' => ch - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 fn upload_id_of(url: &str) -> Option<String> {
@@ -485,6 +616,26 @@ fn handle(req: &Request, port: u16, auth: &str, state: &Mutex<State>) -> Respons
                 _ => error(404, "Not Found"),
             },
             _ => error(405, "Method not allowed"),
+        };
+    }
+    if req.method == "POST" && req.path == "/token" {
+        let token = auth.strip_prefix("Bearer ").unwrap_or(auth);
+        let uri = format!("http://127.0.0.1:{port}/token");
+        return match jwt_grant(&st, req, &uri) {
+            Ok(()) => {
+                st.grants_issued += 1;
+                resp(
+                    200,
+                    json!({ "access_token": token, "expires_in": 3600, "token_type": "Bearer" }),
+                )
+            }
+            Err(why) => {
+                st.grants_refused.push(why.clone());
+                resp(
+                    400,
+                    json!({ "error": "invalid_grant", "error_description": why }),
+                )
+            }
         };
     }
     if req.header("authorization") != Some(auth) {
