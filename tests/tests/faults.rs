@@ -3,7 +3,8 @@
 //! cut by the per-request timeout, ambiguous completes), must end with the object
 //! byte-identical to the body. Non-transient faults are not retried.
 //!
-//! Each test runs a small group of seeded uploads so nextest spreads them over the cores.
+//! 200 seeded uploads per adapter: each of ten tests runs a group of 20 seeds, ten at a
+//! time, so nextest spreads them over the cores and stalls overlap.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,12 +105,29 @@ async fn faulted_upload(inner: &Arc<dyn Adapter>, seed: u64, config: FaultConfig
     t.counts.push(faulty.counts());
 }
 
+/// Seeds a group runs at a time: the uploads mostly wait (stalls end at the timeout).
+const GROUP_PARALLEL: usize = 10;
+
 async fn seeded_group(kind: Kind, seeds: std::ops::Range<u64>) {
+    use futures::StreamExt;
     let (inner, _dir) = store(kind);
     let mut t = Totals::default();
-    for seed in seeds {
-        faulted_upload(&inner, seed, mixed(seed), &mut t).await;
+    let inner = &inner;
+    let each: Vec<Totals> = futures::stream::iter(seeds.clone())
+        .map(|seed| async move {
+            let mut one = Totals::default();
+            faulted_upload(inner, seed, mixed(seed), &mut one).await;
+            one
+        })
+        .buffer_unordered(GROUP_PARALLEL)
+        .collect()
+        .await;
+    for one in each {
+        t.uploads += one.uploads;
+        t.retries += one.retries;
+        t.counts.extend(one.counts);
     }
+    assert_eq!(t.uploads, seeds.end - seeds.start, "{kind:?}: uploads");
     let requests = t.sum(|c| c.part_requests);
     let faults = t.sum(|c| c.part_faults());
     assert!(faults > 0, "{kind:?}: no fault was injected: {t:?}");
@@ -123,36 +141,39 @@ async fn seeded_group(kind: Kind, seeds: std::ops::Range<u64>) {
     );
 }
 
+/// Seeds per test: ten tests per adapter make 200 seeded uploads.
+const SEEDS_PER_TEST: u64 = 20;
+
 macro_rules! seeded_tests {
     ($($name:ident: $kind:expr, $from:expr;)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            seeded_group($kind, $from..$from + 2).await;
+            seeded_group($kind, $from..$from + SEEDS_PER_TEST).await;
         }
     )*};
 }
 
 seeded_tests! {
-    fs_seeds_00: Kind::Fs, 0;
-    fs_seeds_02: Kind::Fs, 2;
-    fs_seeds_04: Kind::Fs, 4;
-    fs_seeds_06: Kind::Fs, 6;
-    fs_seeds_08: Kind::Fs, 8;
-    fs_seeds_10: Kind::Fs, 10;
-    fs_seeds_12: Kind::Fs, 12;
-    fs_seeds_14: Kind::Fs, 14;
-    fs_seeds_16: Kind::Fs, 16;
-    fs_seeds_18: Kind::Fs, 18;
-    memory_seeds_00: Kind::Memory, 0;
-    memory_seeds_02: Kind::Memory, 2;
-    memory_seeds_04: Kind::Memory, 4;
-    memory_seeds_06: Kind::Memory, 6;
-    memory_seeds_08: Kind::Memory, 8;
-    memory_seeds_10: Kind::Memory, 10;
-    memory_seeds_12: Kind::Memory, 12;
-    memory_seeds_14: Kind::Memory, 14;
-    memory_seeds_16: Kind::Memory, 16;
-    memory_seeds_18: Kind::Memory, 18;
+    fs_seeds_000: Kind::Fs, 0;
+    fs_seeds_020: Kind::Fs, 20;
+    fs_seeds_040: Kind::Fs, 40;
+    fs_seeds_060: Kind::Fs, 60;
+    fs_seeds_080: Kind::Fs, 80;
+    fs_seeds_100: Kind::Fs, 100;
+    fs_seeds_120: Kind::Fs, 120;
+    fs_seeds_140: Kind::Fs, 140;
+    fs_seeds_160: Kind::Fs, 160;
+    fs_seeds_180: Kind::Fs, 180;
+    memory_seeds_000: Kind::Memory, 0;
+    memory_seeds_020: Kind::Memory, 20;
+    memory_seeds_040: Kind::Memory, 40;
+    memory_seeds_060: Kind::Memory, 60;
+    memory_seeds_080: Kind::Memory, 80;
+    memory_seeds_100: Kind::Memory, 100;
+    memory_seeds_120: Kind::Memory, 120;
+    memory_seeds_140: Kind::Memory, 140;
+    memory_seeds_160: Kind::Memory, 160;
+    memory_seeds_180: Kind::Memory, 180;
 }
 
 /// With a high rate, every fault kind the family supports is injected, and uploads still end

@@ -21,6 +21,7 @@ pub mod gdrive;
 pub mod proxy;
 pub mod servers;
 pub mod sshd;
+pub mod tcp_proxy;
 pub mod util;
 
 pub use conformance::{Fixture, run_all};

@@ -6,7 +6,9 @@
 //!
 //! - [`Fault::ResetMidBody`]: reads part of the request body, then resets the connection (the
 //!   server never sees the request);
-//! - [`Fault::Status`]: answers `500`, `503`, or S3's `503 SlowDown`, without forwarding;
+//! - [`Fault::Status`]: answers `500`, `503`, or the provider's throttling answer (S3's
+//!   `503 SlowDown`, Azure's `503 ServerBusy`, Google's `429 rateLimitExceeded`), without
+//!   forwarding, with an error body in the provider's dialect ([`ErrorDialect`]);
 //! - [`Fault::Stall`]: holds the connection silent for longer than the client's timeout;
 //! - [`Fault::CutResponse`]: forwards the request (it **lands** on the server), then sends only
 //!   the first bytes of the answer and closes — the client cannot know it landed;
@@ -16,6 +18,10 @@
 //! ([`FaultProxy::log`]), so a failing run can be replayed with its seed. The proxy speaks just
 //! enough HTTP/1.1 to find message boundaries (`Content-Length` and chunked bodies, keep-alive
 //! on the client side, one fresh server connection per request).
+//!
+//! A `Location` header naming the server (`http://127.0.0.1:SERVER_PORT/...`, as a resumable
+//! session URL does) is rewritten to name the proxy, so the requests that follow it (the
+//! session's chunks) go through the proxy too.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +60,64 @@ pub struct RequestHead {
     pub method: String,
     /// Path and query, as sent (`/bucket/key?partNumber=2&uploadId=...`).
     pub target: String,
+    /// The header fields, names as sent, values trimmed.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestHead {
+    /// The value of the first header field named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The declared `Content-Length`, if any.
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length")?.parse().ok()
+    }
+}
+
+/// How an injected error answer is written, so that the client parses it as its provider's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorDialect {
+    /// S3's XML `<Error><Code>NAME</Code>...`.
+    S3,
+    /// Azure's XML `<Error><Code>NAME</Code>...` and the `x-ms-error-code: NAME` header.
+    Azure,
+    /// Google's JSON `{"error": {"code": N, "message": ..., "errors": [{"reason": NAME}]}}`.
+    Google,
+    /// A `text/plain` body naming the status (WebDAV servers).
+    Plain,
+}
+
+impl ErrorDialect {
+    /// The error answers a provider gives for an internal error, an outage and throttling.
+    pub fn statuses(self) -> Vec<(u16, &'static str)> {
+        match self {
+            ErrorDialect::S3 => vec![
+                (500, "InternalError"),
+                (503, "ServiceUnavailable"),
+                (503, "SlowDown"),
+            ],
+            ErrorDialect::Azure => vec![
+                (500, "InternalError"),
+                (503, "ServerBusy"),
+                (500, "OperationTimedOut"),
+            ],
+            ErrorDialect::Google => vec![
+                (500, "backendError"),
+                (503, "backendError"),
+                (429, "rateLimitExceeded"),
+            ],
+            ErrorDialect::Plain => vec![
+                (500, "InternalServerError"),
+                (503, "ServiceUnavailable"),
+                (502, "BadGateway"),
+            ],
+        }
+    }
 }
 
 /// What the proxy injects, and where.
@@ -71,6 +135,10 @@ pub struct ProxyConfig {
     pub delay: Duration,
     /// Which requests may be faulted.
     pub pick: Arc<dyn Fn(&RequestHead) -> bool + Send + Sync>,
+    /// How injected error answers are written.
+    pub dialect: ErrorDialect,
+    /// At most this many faults are injected (`None`: no limit).
+    pub max_faults: Option<u64>,
 }
 
 impl ProxyConfig {
@@ -81,21 +149,38 @@ impl ProxyConfig {
         rate: f64,
         pick: impl Fn(&RequestHead) -> bool + Send + Sync + 'static,
     ) -> Self {
+        Self::all_faults_for(ErrorDialect::S3, seed, rate, pick)
+    }
+
+    /// Every fault kind with equal weight, the error answers being `dialect`'s
+    /// ([`ErrorDialect::statuses`]), at `rate`, for the requests `pick` selects.
+    pub fn all_faults_for(
+        dialect: ErrorDialect,
+        seed: u64,
+        rate: f64,
+        pick: impl Fn(&RequestHead) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let mut faults = vec![(Fault::ResetMidBody, 1)];
+        faults.extend(
+            dialect
+                .statuses()
+                .into_iter()
+                .map(|(c, n)| (Fault::Status(c, n), 1)),
+        );
+        faults.extend([
+            (Fault::Stall, 1),
+            (Fault::CutResponse, 1),
+            (Fault::Delay, 1),
+        ]);
         ProxyConfig {
             seed,
             rate,
-            faults: vec![
-                (Fault::ResetMidBody, 1),
-                (Fault::Status(500, "InternalError"), 1),
-                (Fault::Status(503, "ServiceUnavailable"), 1),
-                (Fault::Status(503, "SlowDown"), 1),
-                (Fault::Stall, 1),
-                (Fault::CutResponse, 1),
-                (Fault::Delay, 1),
-            ],
+            faults,
             stall: Duration::from_secs(3),
             delay: Duration::from_millis(50),
             pick: Arc::new(pick),
+            dialect,
+            max_faults: None,
         }
     }
 }
@@ -127,6 +212,7 @@ impl Drop for FaultProxy {
 
 struct Shared {
     upstream: SocketAddr,
+    addr: SocketAddr,
     config: ProxyConfig,
     rng: Mutex<fastrand::Rng>,
     stats: Arc<ProxyStats>,
@@ -142,6 +228,7 @@ impl FaultProxy {
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
             upstream,
+            addr,
             rng: Mutex::new(fastrand::Rng::with_seed(config.seed)),
             config,
             stats: stats.clone(),
@@ -206,7 +293,11 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
         let fault = if (shared.config.pick)(&request.head) {
             shared.stats.picked.fetch_add(1, Ordering::Relaxed);
             let mut rng = shared.rng.lock().expect("proxy rng");
-            if rng.f64() < shared.config.rate {
+            let spent = shared
+                .config
+                .max_faults
+                .is_some_and(|max| shared.log.lock().expect("proxy log").len() as u64 >= max);
+            if rng.f64() < shared.config.rate && !spent {
                 let total: u32 = shared.config.faults.iter().map(|f| f.1).sum();
                 let mut pick = rng.u32(0..total.max(1));
                 shared
@@ -255,18 +346,7 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
                 // Consume the body so the connection stays in sync, then answer.
                 let mut sink = tokio::io::sink();
                 copy_body(&mut rd, &mut sink, &request.body).await?;
-                let text = format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{name}</Code><Message>injected by the fault proxy</Message></Error>"
-                );
-                let reason = if code == 500 {
-                    "Internal Server Error"
-                } else {
-                    "Service Unavailable"
-                };
-                let answer = format!(
-                    "HTTP/1.1 {code} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{text}",
-                    text.len()
-                );
+                let answer = error_answer(shared.config.dialect, code, name);
                 wr.write_all(answer.as_bytes()).await?;
                 continue;
             }
@@ -295,11 +375,90 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
             return Ok(());
         }
         let body = response_body(&resp_head, &request.head.method)?;
+        let resp_head = rewrite_location(resp_head, shared.upstream, shared.addr);
         wr.write_all(&resp_head).await?;
         copy_body(&mut up_rd, &mut wr, &body).await?;
         if body == BodyLen::UntilClose {
             return Ok(());
         }
+    }
+}
+
+/// An error answer in `dialect`, for status `code` and error name `name`.
+fn error_answer(dialect: ErrorDialect, code: u16, name: &str) -> String {
+    let reason = match code {
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        _ => "Service Unavailable",
+    };
+    let message = "injected by the fault proxy";
+    let (content_type, extra, text) = match dialect {
+        ErrorDialect::S3 | ErrorDialect::Azure => (
+            "application/xml",
+            if dialect == ErrorDialect::Azure {
+                format!("x-ms-error-code: {name}\r\n")
+            } else {
+                String::new()
+            },
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{name}</Code><Message>{message}</Message></Error>"
+            ),
+        ),
+        ErrorDialect::Google => (
+            "application/json; charset=UTF-8",
+            String::new(),
+            format!(
+                "{{\"error\":{{\"code\":{code},\"message\":\"{message}\",\"errors\":[{{\"domain\":\"global\",\"reason\":\"{name}\",\"message\":\"{message}\"}}]}}}}"
+            ),
+        ),
+        ErrorDialect::Plain => ("text/plain", String::new(), format!("{name}: {message}\n")),
+    };
+    format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\n\r\n{text}",
+        text.len()
+    )
+}
+
+/// Rewrites a `Location` header that names the server (`127.0.0.1:PORT` or `localhost:PORT`)
+/// so that it names the proxy; any other head is returned as is.
+fn rewrite_location(head: Vec<u8>, upstream: SocketAddr, proxy: SocketAddr) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(&head) else {
+        return head;
+    };
+    let port = upstream.port();
+    let names = [
+        format!("{}:{port}", upstream.ip()),
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+    ];
+    let mut changed = false;
+    let lines: Vec<String> = text
+        .split("\r\n")
+        .map(|line| {
+            let is_location = line
+                .split_once(':')
+                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case("location"));
+            if !is_location {
+                return line.to_string();
+            }
+            let mut out = line.to_string();
+            for name in &names {
+                for scheme in ["http://", "https://"] {
+                    let from = format!("{scheme}{name}");
+                    if out.contains(&from) {
+                        out = out.replace(&from, &format!("{scheme}{proxy}"));
+                        changed = true;
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    if changed {
+        lines.join("\r\n").into_bytes()
+    } else {
+        head
     }
 }
 
@@ -398,8 +557,20 @@ fn parse_request(head: &[u8]) -> std::io::Result<Request> {
     let method = it.next().unwrap_or_default().to_string();
     let target = it.next().unwrap_or_default().to_string();
     let body = framing(text)?.unwrap_or(BodyLen::None);
+    let headers = text
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            Some((n.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
     Ok(Request {
-        head: RequestHead { method, target },
+        head: RequestHead {
+            method,
+            target,
+            headers,
+        },
         body,
     })
 }
@@ -478,6 +649,8 @@ mod tests {
         assert_eq!(r.head.method, "PUT");
         assert_eq!(r.head.target, "/b/k?partNumber=2&uploadId=x");
         assert_eq!(r.body, BodyLen::Length(10));
+        assert_eq!(r.head.header("HOST"), Some("a"));
+        assert_eq!(r.head.content_length(), Some(10));
         let r = parse_request(b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n").unwrap();
         assert_eq!(r.body, BodyLen::Chunked);
         assert_eq!(
@@ -488,5 +661,33 @@ mod tests {
             response_body(b"HTTP/1.1 200 OK\r\n\r\n", "GET").unwrap(),
             BodyLen::UntilClose
         );
+    }
+
+    #[test]
+    fn locations_naming_the_server_name_the_proxy() {
+        let up: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let proxy: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let head = b"HTTP/1.1 200 OK\r\nLocation: http://127.0.0.1:9000/upload?upload_id=1\r\nContent-Length: 0\r\n\r\n".to_vec();
+        assert_eq!(
+            rewrite_location(head, up, proxy),
+            b"HTTP/1.1 200 OK\r\nLocation: http://127.0.0.1:7000/upload?upload_id=1\r\nContent-Length: 0\r\n\r\n".to_vec()
+        );
+        let other = b"HTTP/1.1 200 OK\r\nLocation: http://example.com:9000/x\r\nX-Y: http://127.0.0.1:9000\r\n\r\n".to_vec();
+        assert_eq!(rewrite_location(other.clone(), up, proxy), other);
+    }
+
+    #[test]
+    fn error_answers_speak_the_dialect() {
+        let a = error_answer(ErrorDialect::Azure, 503, "ServerBusy");
+        assert!(a.starts_with("HTTP/1.1 503 "), "{a}");
+        assert!(a.contains("x-ms-error-code: ServerBusy\r\n"), "{a}");
+        assert!(a.contains("<Code>ServerBusy</Code>"), "{a}");
+        let g = error_answer(ErrorDialect::Google, 429, "rateLimitExceeded");
+        assert!(g.starts_with("HTTP/1.1 429 Too Many Requests\r\n"), "{g}");
+        let body = g.split("\r\n\r\n").nth(1).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["errors"][0]["reason"], "rateLimitExceeded");
+        let declared: usize = header(&g, "content-length").unwrap().parse().unwrap();
+        assert_eq!(declared, body.len());
     }
 }

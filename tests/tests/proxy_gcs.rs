@@ -1,0 +1,96 @@
+//! 200 seeded uploads to the fake GCS server (`files_testkit::gcs::FakeGcs`) through the
+//! fault-injecting HTTP proxy (`files_testkit::proxy`), with at least 20% of the part requests
+//! (the resumable session's chunk `PUT`s) faulted: connections reset mid-body, `500` / `503`
+//! `backendError` and `429 rateLimitExceeded` answers, stalls past the request timeout,
+//! answers cut after the chunk landed, delays. The proxy rewrites the session URL the server
+//! returns (`Location`) so every chunk goes through it. Every upload must end with the object
+//! byte-identical to its body (SHA-256 of what the fake holds, read in-process, not through
+//! the proxy), and the run reports the retries it took.
+//!
+//! A failure names the seed; `FILES_PROXY_SEED` replays a run, `FILES_PROXY_UPLOADS` changes
+//! the count for a quick local run.
+
+mod proxy_common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use files::{Body, Files};
+use files_gcs::GcsAdapter;
+use files_testkit::gcs::FakeGcs;
+use files_testkit::proxy::{ErrorDialect, FaultProxy, ProxyConfig, RequestHead};
+use files_testkit::util::{random_bytes, sha256_hex};
+use proxy_common::{Tally, faults_on, query_param, retry, run_uploads};
+
+/// GCS chunks are multiples of 256 KiB.
+const CHUNK: usize = 256 << 10;
+/// Per-request timeout; stalls last longer.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A chunk of a resumable session: a `PUT` to the session URL that carries bytes (a status
+/// query, `Content-Range: bytes */T`, carries none).
+fn is_chunk(head: &RequestHead) -> bool {
+    head.method == "PUT"
+        && query_param(&head.target, "upload_id").is_some()
+        && head.content_length().unwrap_or(0) > 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_faulted_gcs_uploads_land_byte_identical() {
+    let fake = FakeGcs::start().expect("the fake GCS server");
+    let bucket = fake.new_bucket("proxy");
+    let seed = proxy_common::seed(0x6C5_5EED);
+    let uploads = proxy_common::uploads(200);
+    let upstream: SocketAddr = format!("127.0.0.1:{}", fake.port()).parse().unwrap();
+    let mut config = ProxyConfig::all_faults_for(ErrorDialect::Google, seed, 0.25, is_chunk);
+    config.stall = TIMEOUT + Duration::from_millis(500);
+    let proxy = FaultProxy::start(upstream, config)
+        .await
+        .expect("the proxy");
+    let files = Arc::new(Files::new(
+        GcsAdapter::builder()
+            .bucket(&bucket)
+            .ignore_env()
+            .endpoint(proxy.endpoint())
+            .anonymous()
+            .build()
+            .expect("a GCS adapter"),
+    ));
+
+    let outcomes = run_uploads(uploads, 4, |i| {
+        let files = files.clone();
+        let (fake, bucket, proxy) = (&fake, &bucket, &proxy);
+        async move {
+            let body = random_bytes(seed ^ i, 3 * CHUNK + 1 + (i as usize * 7919) % CHUNK);
+            let key = format!("faulted/{i}.bin");
+            let out = files
+                .upload(&key, Body::from_bytes(body.clone()))
+                .part_size(CHUNK as u64)
+                .retry(retry())
+                .timeout(TIMEOUT)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "upload {i} (seed {seed:#x}) failed: {e}; faults injected: {:?}",
+                        faults_on(proxy, &format!("name=faulted%2F{i}.bin"))
+                    )
+                });
+            let stored = fake
+                .object(bucket, &key)
+                .unwrap_or_else(|| panic!("upload {i} (seed {seed:#x}): no object"));
+            assert_eq!(
+                sha256_hex(&stored),
+                sha256_hex(&body),
+                "upload {i} (seed {seed:#x}): the object differs from the body"
+            );
+            assert!(
+                fake.open_sessions(bucket, &key).is_empty(),
+                "upload {i} (seed {seed:#x}): a session is left open"
+            );
+            out
+        }
+    })
+    .await;
+    Tally::of_http("gcs", seed, uploads, &proxy, &outcomes).report_and_check("chunk requests");
+}
