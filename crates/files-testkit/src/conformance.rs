@@ -81,6 +81,8 @@ pub const CHECKS: &[&str] = &[
     "stream_bodies",
     "refused_part_sizes",
     "concurrent_control_use",
+    "refused_input_keeps_earlier_object",
+    "doctored_session_tokens",
 ];
 
 /// Runs every check (each under its own prefix, one after the other), then panics listing every
@@ -118,6 +120,8 @@ pub async fn run_all(fixture: &dyn Fixture) {
         stream_bodies,
         refused_part_sizes,
         concurrent_control_use,
+        refused_input_keeps_earlier_object,
+        doctored_session_tokens,
     );
     if !failed.is_empty() {
         let list: Vec<String> = failed
@@ -168,6 +172,8 @@ macro_rules! conformance_tests {
             stream_bodies,
             refused_part_sizes,
             concurrent_control_use,
+            refused_input_keeps_earlier_object,
+            doctored_session_tokens,
         );
     };
     (@each $fixture:expr; $($check:ident),* $(,)?) => {$(
@@ -946,6 +952,9 @@ pub async fn key_validation(fixture: &dyn Fixture) {
         "/absolute/key".to_string(),
         c.key("nul\0byte"),
         c.key("a//b"),
+        c.key("back\\slash"),
+        c.key("./dot"),
+        c.key("dot/."),
         long,
         String::new(),
     ];
@@ -1037,6 +1046,27 @@ pub async fn key_validation(fixture: &dyn Fixture) {
             "{key:?} is listed under itself: {listed:?}"
         );
     }
+
+    // One segment longer than most file systems allow (255 bytes): stored byte-exact, or
+    // refused as invalid input, never another kind of failure or a damaged neighbour.
+    let long_segment = c.key(&"n".repeat(300));
+    let data = Bytes::from(random_bytes(7, 1000));
+    match no_hang(
+        "a 300-byte segment",
+        c.files
+            .upload(long_segment.clone(), Body::from_bytes(data.clone())),
+    )
+    .await
+    {
+        Ok(_) => assert_object_eq(&c.files, &long_segment, &data).await,
+        Err(e) => assert_eq!(
+            e.kind(),
+            ErrorKind::InvalidInput,
+            "[{}] a 300-byte key segment: expected success or invalid input, got {e}",
+            c.name
+        ),
+    }
+    assert_object_eq(&c.files, &good, b"good").await;
 }
 
 /// Content type, cache control and user metadata round trip through `head` and downloads where
@@ -2135,4 +2165,260 @@ pub async fn concurrent_control_use(fixture: &dyn Fixture) {
     assert_eq!(out.meta.size, body.len() as u64);
     assert_object_eq(&c.files, &key, &body).await;
     assert_absent(&c.files, &c.key("second"), "the refused second upload").await;
+}
+
+/// Bad input aimed at a key that already holds an object damages nothing: part sizes out of
+/// range (every adapter), then, where uploads resume, with an upload of a new body pending at
+/// that key: a resume with a changed, longer or shorter body, with a token edited without reseal,
+/// of another provider, of another store (another bucket or root), of another key, of a future
+/// version, or truncated. Each is refused with its own error kind; after each the earlier object
+/// still hashes the same, and at the end the genuine token still resumes to the new body.
+pub async fn refused_input_keeps_earlier_object(fixture: &dyn Fixture) {
+    let c = Ctx::new(fixture, "keeps-earlier").await;
+    let key = c.key("obj");
+    let earlier = c.body(131, 2, 17);
+    upload_plain(&c, &key, &earlier).await;
+
+    // (part size, body length) as in `refused_part_sizes`: a body of one part needs no part
+    // size, so a small one is refused only when the body spans several parts.
+    let r = c.rules;
+    let mut sizes = vec![(0, 10)];
+    if r.min_part_size > 1 {
+        sizes.push((r.min_part_size - 1, r.min_part_size * 2));
+    }
+    if r.max_part_size < (1 << 40) {
+        sizes.push((r.max_part_size + 1, 10));
+    }
+    for (ps, len) in sizes {
+        if ps != 0 && !c.multi_part() {
+            continue;
+        }
+        let data = Bytes::from(vec![9u8; len as usize]);
+        expect_kind(
+            no_hang(
+                "refused part size",
+                c.files.upload(&key, Body::from_bytes(data)).part_size(ps),
+            )
+            .await,
+            ErrorKind::InvalidInput,
+            &format!("part size {ps} over an existing object"),
+        );
+        assert_object_eq(&c.files, &key, &earlier).await;
+    }
+    if refused_without_resume(&c).await {
+        assert_object_eq(&c.files, &key, &earlier).await;
+        return;
+    }
+
+    let body = c.body(132, 6, 3);
+    let token = cancelled_upload(&c, &key, &body, 2 * c.ps).await;
+    assert_object_eq(&c.files, &key, &earlier).await;
+
+    let mut flipped = body.to_vec();
+    flipped[offset_inside_landed(&token) as usize] ^= 0x21;
+    let mut longer = body.to_vec();
+    longer.push(0);
+    let shorter = body.slice(..body.len() - 1);
+    let mut unsealed = token.clone();
+    unsealed.created_at += 1;
+    let mut other_provider = token.clone();
+    other_provider.provider = format!("{}-other", token.provider);
+    other_provider.seal();
+    let mut other_store = token.clone();
+    other_store.target = format!("{}-other-bucket", token.target);
+    other_store.seal();
+    let mut other_key = token.clone();
+    other_key.key = c.key("elsewhere");
+    other_key.seal();
+    let mut future = token.clone();
+    future.version = TOKEN_VERSION + 1;
+    future.seal();
+    let attempts: Vec<(&str, Bytes, ResumeToken, ErrorKind)> = vec![
+        (
+            "a flipped byte",
+            Bytes::from(flipped),
+            token.clone(),
+            ErrorKind::BodyChanged,
+        ),
+        (
+            "a longer body",
+            Bytes::from(longer),
+            token.clone(),
+            ErrorKind::BodyChanged,
+        ),
+        (
+            "a shorter body",
+            shorter,
+            token.clone(),
+            ErrorKind::BodyChanged,
+        ),
+        (
+            "a token edited without reseal",
+            body.clone(),
+            unsealed,
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "a token of another provider",
+            body.clone(),
+            other_provider,
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "a token of another store",
+            body.clone(),
+            other_store,
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "a token of another key",
+            body.clone(),
+            other_key,
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "a future token version",
+            body.clone(),
+            future,
+            ErrorKind::TokenInvalid,
+        ),
+    ];
+    for (what, data, t, kind) in attempts {
+        let result = no_hang(
+            what,
+            c.files
+                .upload(&key, Body::from_bytes(data))
+                .control(UploadControl::from_token(t)),
+        )
+        .await;
+        expect_kind(result, kind, &format!("[{}] a resume with {what}", c.name));
+        assert_object_eq(&c.files, &key, &earlier).await;
+    }
+    let json = token.to_json();
+    for cut in [json.len() / 3, json.len() - 2] {
+        expect_kind(
+            UploadControl::from_json(&json[..cut]),
+            ErrorKind::TokenInvalid,
+            &format!("a token truncated to {cut} bytes"),
+        );
+    }
+    assert_absent(&c.files, &c.key("elsewhere"), "refused tokens").await;
+
+    let out = no_hang(
+        "the genuine token",
+        c.files
+            .upload(&key, Body::from_bytes(body.clone()))
+            .control(UploadControl::from_token(token)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("[{}] the genuine token no longer resumes: {e}", c.name));
+    assert!(out.bytes_resumed > 0, "the landed bytes were kept");
+    assert_object_eq(&c.files, &key, &body).await;
+}
+
+/// A token whose session was swapped and resealed (as anyone holding tokens can: the seal is a
+/// checksum, not a signature) is refused or harmless: another pending upload's session, a
+/// session name that never existed, and a path-like name each end in token invalid, session
+/// expired or not found, or, where the key alone names the session, in the right object. The
+/// other upload's session is not damaged: both uploads then resume to their exact bytes.
+pub async fn doctored_session_tokens(fixture: &dyn Fixture) {
+    let c = Ctx::new(fixture, "doctored-session").await;
+    if refused_without_resume(&c).await {
+        return;
+    }
+    let (key_a, key_b) = (c.key("a"), c.key("b"));
+    let (body_a, body_b) = (c.body(141, 5, 9), c.body(142, 5, 9));
+    let token_a = cancelled_upload(&c, &key_a, &body_a, 2 * c.ps).await;
+    let token_b = cancelled_upload(&c, &key_b, &body_b, 2 * c.ps).await;
+
+    let mut never = token_a.session.clone();
+    never.id = if never.id.is_empty() {
+        "no-such-session".to_string()
+    } else {
+        let mut id = never.id.clone();
+        let last = id.pop().map_or('x', |ch| if ch == 'x' { 'y' } else { 'x' });
+        id.push(last);
+        id
+    };
+    let mut path_like = token_a.session.clone();
+    path_like.id = "../../../etc/escape".to_string();
+    let mut a_done = false;
+    for (what, session) in [
+        ("another upload's session", token_b.session.clone()),
+        ("a session that never existed", never),
+        ("a path-like session", path_like),
+    ] {
+        let mut t = token_a.clone();
+        t.session = session;
+        t.seal();
+        let result = no_hang(
+            what,
+            c.files
+                .upload(&key_a, Body::from_bytes(body_a.clone()))
+                .control(UploadControl::from_token(t)),
+        )
+        .await;
+        match result {
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.kind(),
+                        ErrorKind::TokenInvalid | ErrorKind::SessionExpired | ErrorKind::NotFound
+                    ),
+                    "[{}] a token with {what}: expected token invalid, session expired or not \
+                     found, got {e}",
+                    c.name
+                );
+                if !a_done {
+                    assert_absent(&c.files, &key_a, what).await;
+                }
+            }
+            Ok(_) => {
+                // Only acceptable where the key alone names the session: then it was `a`'s.
+                let there = expect_ok(c.files.exists(&key_a).await, what);
+                assert!(
+                    there,
+                    "[{}] a token with {what} was reported uploaded to {key_a}, but no object \
+                     is there: its bytes went to the session it named",
+                    c.name
+                );
+                assert_object_eq(&c.files, &key_a, &body_a).await;
+                a_done = true;
+            }
+        }
+        assert_absent(&c.files, &key_b, what).await;
+    }
+
+    let out = no_hang(
+        "b's own token",
+        c.files
+            .upload(&key_b, Body::from_bytes(body_b.clone()))
+            .control(UploadControl::from_token(token_b)),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "[{}] b's upload no longer resumes after doctored tokens: {e}",
+            c.name
+        )
+    });
+    assert!(out.bytes_resumed > 0, "b's landed bytes were kept");
+    assert_object_eq(&c.files, &key_b, &body_b).await;
+    if !a_done {
+        let out = no_hang(
+            "a's own token",
+            c.files
+                .upload(&key_a, Body::from_bytes(body_a.clone()))
+                .control(UploadControl::from_token(token_a)),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "[{}] a's upload no longer resumes after doctored tokens: {e}",
+                c.name
+            )
+        });
+        assert!(out.bytes_resumed > 0, "a's landed bytes were kept");
+    }
+    assert_object_eq(&c.files, &key_a, &body_a).await;
 }
