@@ -2,22 +2,19 @@
 //!
 //! Every test checks bytes (SHA-256 or exact content), not only exit codes. None asserts on
 //! timing: the crash and Ctrl-C tests wait for the checkpoint to show progress, then act.
+//! The seeded kill -9 / Ctrl-C / abort matrix of the local disk (and of every other store)
+//! is in `crash_matrix.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use files_testkit::crash::{
-    kill_when_loaded, read_checkpoint, sha256_bytes, sha256_file, wait_for_checkpoint,
-    write_random_file,
-};
+use files_testkit::crash::{kill_when_loaded, sha256_bytes, sha256_file, write_random_file};
 
 mod common;
-use common::{json_line, ok, s, stderr, stdout};
+use common::{json_line, ok, s, sidecar, stderr, stdout};
 
 fn files() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_files"));
-    c.env_remove("FILES_LOG");
-    c
+    common::stores::files_bin()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -39,10 +36,6 @@ fn part_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn sidecar(cp: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.dest", cp.display()))
 }
 
 #[test]
@@ -327,7 +320,7 @@ fn bad_input_is_reported_with_its_kind() {
     assert!(!sidecar(&dir.path().join("cp.json")).exists());
 }
 
-/// The upload command of the crash and Ctrl-C tests.
+/// The upload command of the abort test.
 fn slow_upload(src: &Path, dest: &Path, cp: &Path) -> Command {
     let mut c = files();
     c.arg("upload")
@@ -338,100 +331,6 @@ fn slow_upload(src: &Path, dest: &Path, cp: &Path) -> Command {
         .arg("--json")
         .stdin(Stdio::null());
     c
-}
-
-#[test]
-fn crash_then_resume_sends_only_the_missing_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let size: u64 = 48 << 20;
-    let src = dir.path().join("big.bin");
-    write_random_file(&src, size, 42).unwrap();
-    let dest = dir.path().join("store/big.bin");
-    let cp = dir.path().join("big.upload.json");
-
-    let crash = kill_when_loaded(
-        || {
-            let mut c = slow_upload(&src, &dest, &cp);
-            c.stdout(Stdio::null()).stderr(Stdio::null());
-            c
-        },
-        &cp,
-        size / 4,
-    )
-    .unwrap();
-    assert!(!crash.status.success());
-    assert!(crash.token.loaded >= size / 4);
-    assert!(
-        crash.token.loaded < size,
-        "the upload finished before the kill"
-    );
-    assert!(cp.exists() && sidecar(&cp).exists());
-    let part = PathBuf::from(format!("{}.fls-part", s(&dest)));
-    assert!(part.exists(), "the part file survives the crash");
-    assert!(!dest.exists());
-    let landed = std::fs::metadata(&part).unwrap().len();
-    assert!(landed >= crash.token.loaded);
-
-    let o = ok(slow_upload(&src, &dest, &cp).output().unwrap());
-    let j = json_line(&o);
-    assert_eq!(j["size"], size);
-    assert_eq!(j["resumed"], true);
-    let resumed = j["bytes_resumed"].as_u64().unwrap();
-    let sent = j["bytes_sent"].as_u64().unwrap();
-    assert!(resumed >= crash.token.loaded, "{j}");
-    assert!(sent < size, "{j}");
-    assert_eq!(resumed + sent, size, "{j}");
-    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&dest).unwrap());
-    assert!(!cp.exists(), "the checkpoint is removed on success");
-    assert!(!sidecar(&cp).exists(), "the sidecar is removed on success");
-    assert!(part_files(dir.path()).is_empty(), "no part file is left");
-
-    let back = dir.path().join("back.bin");
-    ok(run(&["download", &s(&dest), &s(&back)]));
-    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&back).unwrap());
-}
-
-#[cfg(unix)]
-#[test]
-fn ctrl_c_pauses_with_a_checkpoint_and_the_same_command_resumes() {
-    let dir = tempfile::tempdir().unwrap();
-    let size: u64 = 24 << 20;
-    let src = dir.path().join("big.bin");
-    write_random_file(&src, size, 7).unwrap();
-    let dest = dir.path().join("store/big.bin");
-    let cp = dir.path().join("cp.json");
-
-    let mut child = slow_upload(&src, &dest, &cp)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = wait_for_checkpoint(&mut child, &cp, |t| t.loaded > 0).unwrap();
-    assert!(seen.loaded < size);
-    files_testkit::crash::interrupt(&child).unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(err.contains("upload paused"), "{err}");
-    assert!(err.contains("to resume"), "{err}");
-    assert!(
-        err.contains(&format!("abort --checkpoint {}", s(&cp))),
-        "{err}"
-    );
-    assert!(stdout(&o).is_empty(), "no result line when interrupted");
-    let token = read_checkpoint(&cp).expect("the checkpoint is kept");
-    assert!(token.loaded >= seen.loaded && token.loaded < size);
-    assert!(sidecar(&cp).exists());
-    assert!(!dest.exists());
-
-    let o = ok(slow_upload(&src, &dest, &cp).output().unwrap());
-    let j = json_line(&o);
-    assert_eq!(j["resumed"], true);
-    assert!(j["bytes_resumed"].as_u64().unwrap() >= token.loaded, "{j}");
-    assert!(j["bytes_sent"].as_u64().unwrap() < size, "{j}");
-    assert_eq!(sha256_file(&src).unwrap(), sha256_file(&dest).unwrap());
-    assert!(!cp.exists() && !sidecar(&cp).exists());
-    assert!(part_files(dir.path()).is_empty());
 }
 
 #[cfg(unix)]
