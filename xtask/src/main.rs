@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask servers  # install the local test servers into target/test-servers (idempotent)
 //! cargo xtask test     # servers, then doc tests, then nextest over the workspace
-//! cargo xtask bench    # release benchmarks; writes docs/benchmarks.md
+//! cargo xtask bench    # release upload and download benchmarks; writes docs/benchmarks.md
 //! ```
 //!
 //! The test servers (moto and `rclone serve s3` today) are installed into a project-local Python
@@ -175,9 +175,10 @@ fn test(extra: &[String]) -> Result<(), String> {
 
 fn bench(extra: &[String]) -> Result<(), String> {
     let out = root().join("docs").join("benchmarks.md");
-    // The fs / memory benchmark writes the file (keeping the S3 section), then the S3
-    // benchmark against its peers (`--features peers`: OpenDAL, object_store, aws-sdk-s3,
-    // rclone) replaces its own section. `--skip-s3` runs the first only.
+    // The fs / memory benchmark (uploads, and the fs download, against std::fs::copy) writes
+    // the file (keeping the S3 section), then the S3 upload and download benchmark against
+    // its peers (`--features peers`: OpenDAL, object_store, aws-sdk-s3, rclone) replaces its
+    // own section. `--skip-s3` runs the first only.
     let skip_s3 = extra.iter().any(|a| a == "--skip-s3");
     let extra: Vec<&String> = extra.iter().filter(|a| *a != "--skip-s3").collect();
     run(cargo()
@@ -229,7 +230,7 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  servers  install the local test servers (moto, rclone, pyftpdlib, wsgidav, gcp-storage-emulator, azurite; Debian's sshd, vsftpd, apache2)\n  test     install the servers, then run every test suite (doc tests, then nextest)\n  bench    run the release benchmarks (fs/memory, then S3 against its peers; --skip-s3) and write docs/benchmarks.md"
+                "usage: cargo xtask <task>\n\n  servers  install the local test servers (moto, rclone, pyftpdlib, wsgidav, gcp-storage-emulator, azurite; Debian's sshd, vsftpd, apache2)\n  test     install the servers, then run every test suite (doc tests, then nextest)\n  bench    run the release upload and download benchmarks (fs/memory, then S3 against its peers; --skip-s3) and write docs/benchmarks.md"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

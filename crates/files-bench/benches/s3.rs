@@ -19,16 +19,28 @@
 //! checkpoint is killed (SIGKILL) at ~50% and resumed by a new process; the report gives the
 //! bytes re-sent beyond what had landed and the time of the probe (ListParts).
 //!
+//! Then downloads of one object of the same size (uploaded once, checked by SHA-256 on disk),
+//! each case in its own process, a discarded warm-up round then interleaved rounds, every run's
+//! byte count and CRC32C compared with the source's:
+//!
+//! * single stream: files-s3 (`Files::download` stream; files has no parallel download API),
+//!   aws-sdk-s3 `get_object`, OpenDAL `reader`, object_store `get`;
+//! * parallel, for scale: 8 MiB ranged GETs, 4 in flight, written by hand over files'
+//!   `.range(..)`, and OpenDAL's `reader_with(..).chunk(..).concurrent(..)`.
+//!
 //! Run with `cargo xtask bench` (writes docs/benchmarks.md), or
 //! `cargo bench -p files-bench --features peers --bench s3 -- [--size-mib N] [--rounds N]
-//! [--markdown PATH]` (`--markdown` replaces the S3 section of that file, keeping the rest).
+//! [--skip-resume] [--skip-download] [--markdown PATH]` (`--markdown` replaces the S3 section
+//! of that file, keeping the rest). `BENCH_RESUME_DELAY_MS` sets the pause between the kill and
+//! the resume (default 2000; 0 reproduces the `InvalidPart` race noted in the report), and
+//! `BENCH_DEBUG_RESUME=1` prints the parts the resume's probe found.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use files::{Body, Files};
-use files_bench::{machine, make_source, self_usage};
+use files_bench::{load_average, machine_with_load, make_source, self_usage};
 use files_s3::S3Adapter;
 use files_testkit::servers::{self, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use futures::{StreamExt, TryStreamExt};
@@ -48,6 +60,17 @@ const CASES: [&str; 6] = [
     "rclone",
     DIAG_ARENA,
 ];
+/// The download cases: single-stream GETs first (files-s3, then its peers), then the
+/// parallel ranged readers.
+const DL_CASES: [&str; 6] = [
+    "dl-files-s3",
+    "dl-aws-sdk-s3",
+    "dl-opendal",
+    "dl-object_store",
+    "dl-files-s3-ranged",
+    "dl-opendal-concurrent",
+];
+
 /// A diagnostic row, not a peer: the files-s3 case again with glibc's malloc limited to one
 /// arena (`MALLOC_ARENA_MAX=1`), to show how much of the peak RSS is per-thread arenas
 /// keeping freed part buffers.
@@ -62,6 +85,7 @@ struct Args {
     endpoint: Option<String>,
     checkpoint: Option<PathBuf>,
     skip_resume: bool,
+    skip_download: bool,
 }
 
 fn parse_args() -> Args {
@@ -74,6 +98,7 @@ fn parse_args() -> Args {
         endpoint: None,
         checkpoint: None,
         skip_resume: false,
+        skip_download: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -91,6 +116,7 @@ fn parse_args() -> Args {
             "--endpoint" => a.endpoint = it.next(),
             "--checkpoint" => a.checkpoint = it.next().map(PathBuf::from),
             "--skip-resume" => a.skip_resume = true,
+            "--skip-download" => a.skip_download = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -137,6 +163,70 @@ fn key_of(case: &str) -> String {
     format!("upload/{case}.bin")
 }
 
+/// The object every download case reads (uploaded once by the parent, checked on disk).
+const DL_KEY: &str = "download/object.bin";
+
+/// Where a download case puts its bytes: a running CRC32C (hardware-accelerated, so it costs
+/// little next to the transfer) and a byte count, reported to the parent, which compares them
+/// with the source's; a short or wrong download cannot pass for a fast one.
+#[derive(Default)]
+struct Sink {
+    crc: u32,
+    len: u64,
+}
+
+impl Sink {
+    fn eat(&mut self, b: &[u8]) {
+        self.crc = crc32c::crc32c_append(self.crc, b);
+        self.len += b.len() as u64;
+    }
+}
+
+/// A stock aws-sdk-s3 client for the server.
+fn aws_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+            "bench",
+        ))
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// An OpenDAL S3 operator for the server.
+fn opendal_op(endpoint: &str) -> opendal::Operator {
+    opendal::install_default();
+    let builder = opendal::services::S3::default()
+        .bucket(BUCKET)
+        .endpoint(endpoint)
+        .region(REGION)
+        .access_key_id(ACCESS_KEY_ID)
+        .secret_access_key(SECRET_ACCESS_KEY)
+        .disable_config_load()
+        .disable_ec2_metadata();
+    opendal::Operator::new(builder).unwrap()
+}
+
+/// An object_store S3 store for the server.
+fn object_store_s3(endpoint: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_endpoint(endpoint)
+        .with_region(REGION)
+        .with_allow_http(true)
+        .with_access_key_id(ACCESS_KEY_ID)
+        .with_secret_access_key(SECRET_ACCESS_KEY)
+        .build()
+        .unwrap()
+}
+
 /// Reads `len` bytes at `offset` of `path` (on the blocking pool).
 async fn read_at(path: PathBuf, offset: u64, len: usize) -> bytes::Bytes {
     tokio::task::spawn_blocking(move || {
@@ -157,6 +247,7 @@ async fn run_case(case: &str, dir: &Path, endpoint: &str, size: u64, checkpoint:
     let key = key_of(case);
     let start = Instant::now();
     let mut extra = String::new();
+    let mut sink = Sink::default();
     match case {
         "files-s3" => {
             let files = Files::new(files_s3(endpoint));
@@ -168,20 +259,7 @@ async fn run_case(case: &str, dir: &Path, endpoint: &str, size: u64, checkpoint:
                 .unwrap();
         }
         "aws-sdk-s3" => {
-            let conf = aws_sdk_s3::Config::builder()
-                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-                .region(aws_sdk_s3::config::Region::new(REGION))
-                .endpoint_url(endpoint)
-                .force_path_style(true)
-                .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                    ACCESS_KEY_ID,
-                    SECRET_ACCESS_KEY,
-                    None,
-                    None,
-                    "bench",
-                ))
-                .build();
-            let client = aws_sdk_s3::Client::from_conf(conf);
+            let client = aws_client(endpoint);
             let created = client
                 .create_multipart_upload()
                 .bucket(BUCKET)
@@ -251,16 +329,7 @@ async fn run_case(case: &str, dir: &Path, endpoint: &str, size: u64, checkpoint:
                 .unwrap();
         }
         "opendal" => {
-            opendal::install_default();
-            let builder = opendal::services::S3::default()
-                .bucket(BUCKET)
-                .endpoint(endpoint)
-                .region(REGION)
-                .access_key_id(ACCESS_KEY_ID)
-                .secret_access_key(SECRET_ACCESS_KEY)
-                .disable_config_load()
-                .disable_ec2_metadata();
-            let op = opendal::Operator::new(builder).unwrap();
+            let op = opendal_op(endpoint);
             let mut w = op
                 .writer_with(&key)
                 .chunk(PART as usize)
@@ -277,15 +346,7 @@ async fn run_case(case: &str, dir: &Path, endpoint: &str, size: u64, checkpoint:
         }
         "object_store" => {
             use object_store::ObjectStoreExt;
-            let store = object_store::aws::AmazonS3Builder::new()
-                .with_bucket_name(BUCKET)
-                .with_endpoint(endpoint)
-                .with_region(REGION)
-                .with_allow_http(true)
-                .with_access_key_id(ACCESS_KEY_ID)
-                .with_secret_access_key(SECRET_ACCESS_KEY)
-                .build()
-                .unwrap();
+            let store = object_store_s3(endpoint);
             let upload = store
                 .put_multipart(&object_store::path::Path::from(key.as_str()))
                 .await
@@ -366,6 +427,11 @@ async fn run_case(case: &str, dir: &Path, endpoint: &str, size: u64, checkpoint:
                 .unwrap();
             let probe_ms = t.elapsed().as_secs_f64() * 1000.0;
             let landed_bytes: u64 = landed.iter().map(|p| p.size).sum();
+            if std::env::var_os("BENCH_DEBUG_RESUME").is_some() {
+                for p in &landed {
+                    eprintln!("landed part {} size {} etag {:?}", p.number, p.size, p.etag);
+                }
+            }
             let t = Instant::now();
             let files = Files::new(adapter);
             let out = files
@@ -373,8 +439,30 @@ async fn run_case(case: &str, dir: &Path, endpoint: &str, size: u64, checkpoint:
                 .part_size(PART)
                 .concurrency(CONCURRENCY)
                 .checkpoint(ckpt)
-                .await
-                .unwrap();
+                .await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    // What the server holds now, to tell which part it refused.
+                    let now = files::PartUpload::probe(&files_s3(endpoint), &spec, &token.session)
+                        .await
+                        .map(|parts| {
+                            parts
+                                .iter()
+                                .map(|p| {
+                                    format!(
+                                        "{}:{}:{}",
+                                        p.number,
+                                        p.size,
+                                        p.etag.as_deref().unwrap_or("-")
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        });
+                    panic!("the resumed upload failed: {e}; parts on the server after it: {now:?}")
+                }
+            };
             println!(
                 "RESULT case={case} probe_ms={probe_ms:.1} landed={landed_bytes} parts_landed={} bytes_sent={} bytes_resumed={} resumed={} secs={:.3}",
                 landed.len(),
@@ -385,9 +473,84 @@ async fn run_case(case: &str, dir: &Path, endpoint: &str, size: u64, checkpoint:
             );
             return;
         }
+        "dl-files-s3" => {
+            let files = Files::new(files_s3(endpoint));
+            let mut s = files.download(DL_KEY).await.unwrap().into_stream();
+            while let Some(chunk) = s.try_next().await.unwrap() {
+                sink.eat(&chunk);
+            }
+        }
+        "dl-files-s3-ranged" => {
+            // Not an API of ours: user code splitting the object over ranged downloads
+            // (`.range(..)`), 8 MiB each, 4 in flight, consumed in order.
+            let files = Files::new(files_s3(endpoint));
+            let len = files.head(DL_KEY).await.unwrap().size;
+            let mut ranges = futures::stream::iter((0..len).step_by(PART as usize))
+                .map(|off| {
+                    let files = files.clone();
+                    async move {
+                        let d = files
+                            .download(DL_KEY)
+                            .range(off..(off + PART).min(len))
+                            .await?;
+                        d.into_stream().try_collect::<Vec<bytes::Bytes>>().await
+                    }
+                })
+                .buffered(CONCURRENCY);
+            while let Some(chunks) = ranges.try_next().await.unwrap() {
+                for c in &chunks {
+                    sink.eat(c);
+                }
+            }
+        }
+        "dl-aws-sdk-s3" => {
+            let client = aws_client(endpoint);
+            let mut body = client
+                .get_object()
+                .bucket(BUCKET)
+                .key(DL_KEY)
+                .send()
+                .await
+                .unwrap()
+                .body;
+            while let Some(chunk) = body.try_next().await.unwrap() {
+                sink.eat(&chunk);
+            }
+        }
+        "dl-opendal" | "dl-opendal-concurrent" => {
+            let op = opendal_op(endpoint);
+            let reader = if case == "dl-opendal" {
+                op.reader(DL_KEY).await.unwrap()
+            } else {
+                op.reader_with(DL_KEY)
+                    .chunk(PART as usize)
+                    .concurrent(CONCURRENCY)
+                    .await
+                    .unwrap()
+            };
+            let mut s = reader.into_bytes_stream(..).await.unwrap();
+            while let Some(chunk) = s.try_next().await.unwrap() {
+                sink.eat(&chunk);
+            }
+        }
+        "dl-object_store" => {
+            use object_store::ObjectStoreExt;
+            let store = object_store_s3(endpoint);
+            let mut s = store
+                .get(&object_store::path::Path::from(DL_KEY))
+                .await
+                .unwrap()
+                .into_stream();
+            while let Some(chunk) = s.try_next().await.unwrap() {
+                sink.eat(&chunk);
+            }
+        }
         other => panic!("unknown case {other}"),
     }
     let secs = start.elapsed().as_secs_f64();
+    if case.starts_with("dl-") {
+        extra.push_str(&format!(" len={} crc32c={:08x}", sink.len, sink.crc));
+    }
     let (cpu, rss) = self_usage();
     println!(
         "RESULT case={case} mib_s={:.1} secs={secs:.3} cpu={cpu:.2} rss_kib={rss}{extra}",
@@ -443,7 +606,11 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// How long the resume waits after the kill by default (see `measure_resume`).
+const RESUME_DELAY_MS: u64 = 2000;
+
 struct Resume {
+    delay_ms: u64,
     size: u64,
     checkpoint_loaded: u64,
     landed: u64,
@@ -488,6 +655,13 @@ fn measure_resume(
     }
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
+    // `rclone serve s3` may still be handling the killed process's part requests: resuming at
+    // once races them (see the report's note). `BENCH_RESUME_DELAY_MS=0` resumes at once.
+    let delay_ms: u64 = std::env::var("BENCH_RESUME_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RESUME_DELAY_MS);
+    std::thread::sleep(Duration::from_millis(delay_ms));
     // What the checkpoint said last (parts may have landed after it was written).
     let text = std::fs::read_to_string(&ckpt).unwrap();
     let checkpoint_loaded = files::ResumeToken::from_json(&text).unwrap().loaded;
@@ -510,6 +684,7 @@ fn measure_resume(
     ))
     .unwrap();
     Resume {
+        delay_ms,
         size,
         checkpoint_loaded,
         landed: num("landed") as u64,
@@ -519,6 +694,188 @@ fn measure_resume(
         probe_ms: num("probe_ms"),
         resume_secs: num("secs"),
     }
+}
+
+/// Medians (MiB/s, CPU s) and largest peak RSS (KiB) of each download case.
+struct Downloads {
+    med: Vec<(&'static str, f64, f64, u64)>,
+}
+
+/// Uploads the source once as [`DL_KEY`] (checked by SHA-256 on the server's disk), then runs
+/// every download case in its own process: a discarded warm-up round, then `rounds` interleaved
+/// rounds. Each run's byte count and CRC32C must equal the source's.
+fn measure_downloads(
+    exe: &Path,
+    rt: &tokio::runtime::Runtime,
+    rclone: &servers::RcloneServer,
+    dir: &Path,
+    size_mib: u64,
+    rounds: usize,
+    source_sha: &str,
+) -> Downloads {
+    let size = size_mib << 20;
+    let src = dir.join("source.bin");
+    rt.block_on(async {
+        Files::new(files_s3(rclone.endpoint()))
+            .upload(DL_KEY, Body::from_path(&src).await.unwrap())
+            .part_size(PART)
+            .concurrency(CONCURRENCY)
+            .await
+            .unwrap();
+    });
+    let stored = rclone.dir().join(BUCKET).join(DL_KEY);
+    assert_eq!(
+        sha256_file(&stored),
+        source_sha,
+        "the download object differs from the source"
+    );
+    let source_crc = {
+        let mut s = Sink::default();
+        let mut f = std::fs::File::open(&src).unwrap();
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            s.eat(&buf[..n]);
+        }
+        format!("{:08x}", s.crc)
+    };
+    let mut rows: Vec<(&'static str, Row)> = DL_CASES
+        .iter()
+        .map(|c| {
+            (
+                *c,
+                Row {
+                    mib_s: vec![],
+                    cpu: vec![],
+                    rss: vec![],
+                },
+            )
+        })
+        .collect();
+    // Round 0 is a discarded warm-up (page cache, first touch of fresh memory).
+    for round in 0..=rounds {
+        for (case, row) in rows.iter_mut() {
+            let out = child(exe, case, dir, rclone.endpoint(), size_mib)
+                .output()
+                .unwrap();
+            let line = result_line(&out, case);
+            eprintln!("download round {round}: {line}");
+            assert_eq!(
+                field(&line, "len").and_then(|v| v.parse::<u64>().ok()),
+                Some(size),
+                "{case}: downloaded the wrong number of bytes"
+            );
+            assert_eq!(
+                field(&line, "crc32c"),
+                Some(source_crc.as_str()),
+                "{case}: downloaded bytes differ from the source"
+            );
+            if round == 0 {
+                continue;
+            }
+            row.mib_s
+                .push(field(&line, "mib_s").unwrap().parse().unwrap());
+            row.cpu.push(field(&line, "cpu").unwrap().parse().unwrap());
+            row.rss
+                .push(field(&line, "rss_kib").unwrap().parse().unwrap());
+        }
+    }
+    rt.block_on(files::Adapter::delete(&files_s3(rclone.endpoint()), DL_KEY))
+        .unwrap();
+    Downloads {
+        med: rows
+            .iter()
+            .map(|(c, r)| {
+                (
+                    *c,
+                    median(&r.mib_s),
+                    median(&r.cpu),
+                    *r.rss.iter().max().unwrap(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The "S3 download" part of the S3 section.
+fn download_report(d: &Downloads, size_mib: u64, rounds: usize) -> String {
+    fn name(c: &str) -> &str {
+        match c {
+            "dl-files-s3" => "files-s3",
+            "dl-aws-sdk-s3" => "aws-sdk-s3",
+            "dl-opendal" => "opendal",
+            "dl-object_store" => "object_store",
+            "dl-files-s3-ranged" => "files-s3 ranged (by hand)",
+            "dl-opendal-concurrent" => "opendal concurrent",
+            _ => c,
+        }
+    }
+    let how = |c: &str| match c {
+        "dl-files-s3" => "`Files::download(key)`, its byte stream (one GET)",
+        "dl-aws-sdk-s3" => "`get_object`, its `ByteStream`, stock client (one GET)",
+        "dl-opendal" => "`Operator::reader` + `into_bytes_stream(..)` (one GET)",
+        "dl-object_store" => "`get` + `into_stream` (one GET)",
+        "dl-files-s3-ranged" => {
+            "not an API: user code over `Files::download(key).range(..)`, 8 MiB ranges, 4 in flight, in order"
+        }
+        "dl-opendal-concurrent" => {
+            "`reader_with(..).chunk(8 MiB).concurrent(4)` + `into_bytes_stream(..)` (ranged GETs)"
+        }
+        _ => "",
+    };
+    let get = |c: &str| *d.med.iter().find(|m| m.0 == c).unwrap();
+    let ours = get("dl-files-s3");
+    let single_peers = ["dl-aws-sdk-s3", "dl-opendal", "dl-object_store"];
+    let best_single = single_peers
+        .iter()
+        .map(|c| get(c))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    let best_any = d
+        .med
+        .iter()
+        .filter(|m| m.0 != "dl-files-s3" && m.0 != "dl-files-s3-ranged")
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .copied()
+        .unwrap();
+    let ranged = get("dl-files-s3-ranged");
+    let od_conc = get("dl-opendal-concurrent");
+    let mut md = String::new();
+    md.push_str("\n## S3 download: files-s3 and its peers\n\n");
+    md.push_str(&format!(
+        "Same run, server and machine as above. One object of {size_mib} MiB (the upload body, uploaded once by files-s3 and checked by SHA-256 on the server's disk) downloaded by each client into a sink that keeps only a running CRC32C and a byte count; every run's count and CRC32C were compared with the source's, so a short or corrupt download fails the benchmark instead of looking fast. Medians of {rounds} interleaved rounds after a discarded warm-up round, each case in its own process; CPU and peak RSS as above.\n\n"
+    ));
+    md.push_str("files has **no parallel download API**: `Files::download` is one GET (optionally one `.range(..)`), so the files-s3 row is a single stream, compared with the peers' single streams. The two parallel rows are for scale: OpenDAL's concurrent ranged reader, and the same idea written by hand over files' `.range(..)`.\n\n");
+    md.push_str("| client | how | MiB/s | CPU s | peak RSS MiB | files-s3 speed ratio |\n|---|---|---|---|---|---|\n");
+    for (c, s, cpu, rss) in &d.med {
+        md.push_str(&format!(
+            "| {} | {} | {s:.0} | {cpu:.2} | {:.0} | {:.2}x |\n",
+            name(c),
+            how(c),
+            *rss as f64 / 1024.0,
+            ours.1 / s
+        ));
+    }
+    md.push_str(&format!(
+        "\nfiles-s3 (one stream) / fastest single-stream peer ({}: {:.0} MiB/s): **{:.2}x**; / fastest peer of any kind ({}: {:.0} MiB/s): **{:.2}x**. files-s3 ranged by hand / opendal concurrent: **{:.2}x**. CPU seconds per GiB: files-s3 {:.2} s, leanest single-stream peer {:.2} s.\n",
+        name(best_single.0),
+        best_single.1,
+        ours.1 / best_single.1,
+        name(best_any.0),
+        best_any.1,
+        ours.1 / best_any.1,
+        ranged.1 / od_conc.1,
+        ours.2 / (size_mib as f64 / 1024.0),
+        single_peers
+            .iter()
+            .map(|c| get(c).2)
+            .fold(f64::INFINITY, f64::min)
+            / (size_mib as f64 / 1024.0),
+    ));
+    md
 }
 
 fn main() {
@@ -541,6 +898,7 @@ fn main() {
         return;
     }
 
+    let load_at_start = load_average();
     let tmp = tempfile::Builder::new()
         .prefix("files-bench-s3")
         .tempdir_in(std::env::temp_dir())
@@ -643,6 +1001,17 @@ fn main() {
     }
     let resume = (!args.skip_resume)
         .then(|| measure_resume(&exe, &rt, &rclone, tmp.path(), args.size_mib, &source_sha));
+    let downloads = (!args.skip_download).then(|| {
+        measure_downloads(
+            &exe,
+            &rt,
+            &rclone,
+            tmp.path(),
+            args.size_mib,
+            args.rounds,
+            &source_sha,
+        )
+    });
 
     // ---- report
     let med: Vec<(&str, f64, f64, u64)> = rows
@@ -669,7 +1038,7 @@ fn main() {
     md.push_str("\n## S3 upload: files-s3 and its peers\n\n");
     md.push_str(&format!(
         "Generated by `cargo xtask bench` (release build, `--features peers`). Machine: {}. Server: `{rclone_version}` (`rclone serve s3` over a local directory, from the test-server harness) on 127.0.0.1, sharing the cores with the client. Body: {} MiB of random bytes from a file; part size {} MiB, concurrency {CONCURRENCY} for every library. Medians of {} interleaved rounds, each case in its own process; CPU is the client process's user+system time (for rclone, the `rclone copyto` child's), peak RSS its VmHWM (for rclone, `ru_maxrss`), the largest of the rounds. Every object's size was checked on the server's disk, and files-s3's upload was downloaded and compared by SHA-256.\n\n",
-        machine(),
+        machine_with_load(&load_at_start),
         args.size_mib,
         PART >> 20,
         args.rounds
@@ -733,7 +1102,8 @@ fn main() {
         let missing = r.size - r.landed;
         let resent = r.bytes_sent.saturating_sub(missing);
         md.push_str(&format!(
-            "\n### Resume after kill -9\n\nA files-s3 upload with a checkpoint file was killed (SIGKILL) once its checkpoint said ≥ 50% had landed, then resumed by a new process from the checkpoint.\n\n| measure | value |\n|---|---|\n| landed at the kill (ListParts) | {:.1} MiB in {} parts ({:.1}% of {} MiB) |\n| checkpoint's `loaded` at the kill | {:.1} MiB |\n| probe (ListParts) in the new process | {:.1} ms |\n| resumed (not re-sent) | {:.1} MiB |\n| sent by the resume | {:.1} MiB (missing: {:.1} MiB) |\n| **re-sent beyond what had landed** | **{} bytes** |\n| resume wall time (probe + upload + complete) | {:.2} s |\n\nThe resumed object was compared with the source by SHA-256 on the server's disk.\n",
+            "\n### Resume after kill -9\n\nA files-s3 upload with a checkpoint file was killed (SIGKILL) once its checkpoint said ≥ 50% had landed, then resumed by a new process from the checkpoint, started {:.1} s after the kill: resuming at once against `rclone serve s3` fails CompleteMultipartUpload with `InvalidPart` (reproduce with `BENCH_RESUME_DELAY_MS=0`): the part that was in flight at the kill is missing from ListParts, is sent again, and the server then refuses the complete. With the delay the resume succeeds. The likely cause is the server still handling the killed process's request for that part; not yet diagnosed, and reported as an open problem.\n\n| measure | value |\n|---|---|\n| landed at the kill (ListParts) | {:.1} MiB in {} parts ({:.1}% of {} MiB) |\n| checkpoint's `loaded` at the kill | {:.1} MiB |\n| probe (ListParts) in the new process | {:.1} ms |\n| resumed (not re-sent) | {:.1} MiB |\n| sent by the resume | {:.1} MiB (missing: {:.1} MiB) |\n| **re-sent beyond what had landed** | **{} bytes** |\n| resume wall time (probe + upload + complete) | {:.2} s |\n\nThe resumed object was compared with the source by SHA-256 on the server's disk.\n",
+            r.delay_ms as f64 / 1000.0,
             r.landed as f64 / (1 << 20) as f64,
             r.parts_landed,
             100.0 * r.landed as f64 / r.size as f64,
@@ -746,6 +1116,9 @@ fn main() {
             resent,
             r.resume_secs,
         ));
+    }
+    if let Some(d) = &downloads {
+        md.push_str(&download_report(d, args.size_mib, args.rounds));
     }
     md.push_str("\nNoise on this shared 2-core machine is large (±30% between runs): compare the ratios and CPU seconds of one run.\n");
     md.push_str(SECTION_END);

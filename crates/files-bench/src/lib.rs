@@ -67,3 +67,21 @@ pub fn machine() -> String {
             .unwrap_or_else(|| "unknown CPU".into())
     )
 }
+
+/// The 1, 5 and 15 minute load averages from /proc/loadavg ("5.62 4.39 5.50").
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// [`machine`] plus the load averages at the start of the run (`at_start`, from
+/// [`load_average`]) and now, since other work on a shared machine skews every number.
+pub fn machine_with_load(at_start: &str) -> String {
+    format!(
+        "{}; load average (1/5/15 min) {at_start} at the start of the run, {} at its end",
+        machine(),
+        load_average()
+    )
+}
