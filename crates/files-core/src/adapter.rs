@@ -345,6 +345,35 @@ impl Session {
             ..Session::default()
         }
     }
+    /// The `extra` field that records the key a session was started for.
+    pub const KEY_FIELD: &'static str = "key";
+
+    /// Records that this session was started for `key` (see [`Session::check_bound_to`]).
+    /// Adapters whose session id alone names the upload (an S3 UploadId on a lenient
+    /// compatible, a GCS or Drive session URL) call it in `begin`.
+    pub fn bind_to_key(&mut self, key: &str) {
+        self.extra
+            .insert(Self::KEY_FIELD.to_string(), key.to_string());
+    }
+
+    /// Refuses ([`ErrorKind::TokenInvalid`](crate::ErrorKind::TokenInvalid)) a session that
+    /// was not started for `key`: one whose recorded key ([`Session::bind_to_key`]) is
+    /// another, or that records none. A resealed token carrying another upload's session
+    /// would otherwise send this key's bytes into that upload's object. The token's seal is
+    /// a checksum, not a signature: the binding catches mixed-up tokens, not someone who
+    /// edits the binding too. The message names neither the session nor the other key.
+    pub fn check_bound_to(&self, key: &str) -> crate::Result<()> {
+        match self.extra.get(Self::KEY_FIELD) {
+            Some(k) if k == key => Ok(()),
+            Some(_) => Err(crate::Error::token_invalid(
+                "the token's session belongs to an upload of another key; refusing to send this key's bytes into it",
+            )),
+            None => Err(crate::Error::token_invalid(
+                "the token's session does not record the key it was started for (a token of an older version, or edited); start the upload again",
+            )),
+        }
+    }
+
     /// The id as it may appear in logs and errors: `<redacted>` when sensitive.
     pub fn display_id(&self) -> &str {
         if self.sensitive {
@@ -649,6 +678,20 @@ pub fn validate_key_default(key: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_bind_to_their_key() {
+        let mut s = Session::new("https://h/upload?upload_id=SECRET");
+        s.sensitive = true;
+        let e = s.check_bound_to("a").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::TokenInvalid);
+        s.bind_to_key("dir/a");
+        assert!(s.check_bound_to("dir/a").is_ok());
+        let e = s.check_bound_to("dir/b").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::TokenInvalid);
+        assert!(!e.to_string().contains("SECRET") && !e.to_string().contains("dir/a"));
+        assert!(!format!("{s:?}").contains("SECRET"));
+    }
 
     #[test]
     fn part_rules_check_and_default() {

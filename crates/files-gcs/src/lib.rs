@@ -359,7 +359,7 @@ impl GcsAdapter {
     /// must match, and so must the object name a GCS session URL carries (`name=`), when it
     /// carries one. Runs before any request with the session.
     fn check_bound(&self, spec: &UploadSpec, session: &Session) -> Result<()> {
-        resumable::check_bound_to(session, &spec.key)?;
+        session.check_bound_to(&spec.key)?;
         match resumable::session_url_param(&session.id, "name") {
             Some(name) if name != spec.key => Err(Error::token_invalid(
                 "the token's session URL names another object; refusing to send this key's bytes into it",
@@ -1001,7 +1001,7 @@ impl OffsetUpload for GcsAdapter {
         let mut session = Session::new(url.expose());
         session.sensitive = true;
         session.expires_at = Some(now_secs() + resumable::SESSION_LIFETIME.as_secs());
-        resumable::bind_to_key(&mut session, &spec.key);
+        session.bind_to_key(&spec.key);
         Ok(session)
     }
 

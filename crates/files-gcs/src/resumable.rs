@@ -22,8 +22,8 @@
 //! [`check_same_origin`] lets an adapter refuse a session URL (from a resume token) that does
 //! not point at the configured endpoint, so a doctored token cannot send bytes elsewhere.
 //!
-//! A session is also **bound to its key**: [`bind_to_key`] records the key in the session's
-//! `extra` when it is started, and [`check_bound_to`] refuses (token invalid), before any
+//! A session is also **bound to its key**: [`Session::bind_to_key`] records the key in the
+//! session's `extra` when it is started, and [`Session::check_bound_to`] refuses (token invalid), before any
 //! request, a session recorded for another key (a resealed token carrying another upload's
 //! session would otherwise write this body into that upload's object). The token's seal is a
 //! checksum, not a signature: the binding catches mixed-up tokens, not someone who edits the
@@ -33,7 +33,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use files_core::{Error, ErrorKind, PartRules, Result, Session};
+use files_core::{Error, ErrorKind, PartRules, Result};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, HeaderMap, LOCATION, RANGE};
 
@@ -289,32 +289,6 @@ pub fn persisted_from_range(range: Option<&str>, zero_zero_is_empty: bool) -> Re
     end.checked_add(1).ok_or_else(bad)
 }
 
-/// The [`Session::extra`] field naming the key a session was started for.
-pub const SESSION_KEY_FIELD: &str = "key";
-
-/// Records in `session` that it was started for `key` (see [`check_bound_to`]).
-pub fn bind_to_key(session: &mut Session, key: &str) {
-    session
-        .extra
-        .insert(SESSION_KEY_FIELD.to_string(), key.to_string());
-}
-
-/// Refuses ([`ErrorKind::TokenInvalid`]) a session that was not started for `key`: one whose
-/// recorded key ([`bind_to_key`]) is another, or that records none. Call it before any
-/// request that uses the session (status query, chunk, cancel). The message names neither the
-/// session URL nor the other key.
-pub fn check_bound_to(session: &Session, key: &str) -> Result<()> {
-    match session.extra.get(SESSION_KEY_FIELD) {
-        Some(k) if k == key => Ok(()),
-        Some(_) => Err(Error::token_invalid(
-            "the token's session belongs to an upload of another key; refusing to send this key's bytes into it",
-        )),
-        None => Err(Error::token_invalid(
-            "the token's session does not record the key it was started for (a token of an older version, or edited); start the upload again",
-        )),
-    }
-}
-
 /// The value of the query parameter `name` of a session URL, if it has one (GCS session URLs
 /// carry the object name they were started for).
 pub fn session_url_param(session: &str, name: &str) -> Option<String> {
@@ -449,17 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn key_binding() {
-        let mut s = Session::new("https://h/upload?upload_id=SECRET");
-        assert_eq!(
-            check_bound_to(&s, "a").unwrap_err().kind(),
-            ErrorKind::TokenInvalid
-        );
-        bind_to_key(&mut s, "dir/a");
-        assert!(check_bound_to(&s, "dir/a").is_ok());
-        let e = check_bound_to(&s, "dir/b").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::TokenInvalid);
-        assert!(!e.to_string().contains("SECRET") && !e.to_string().contains("dir/a"));
+    fn session_url_params() {
         assert_eq!(
             session_url_param(
                 "https://h/u?uploadType=resumable&name=a%2Fb%20c&upload_id=x",

@@ -656,7 +656,7 @@ impl GDriveAdapter {
             ));
         }
         self.check_session(session)?;
-        resumable::check_bound_to(session, &spec.key)?;
+        session.check_bound_to(&spec.key)?;
         Ok(SessionUrl::new(session.id.clone()))
     }
 
@@ -1068,7 +1068,7 @@ impl OffsetUpload for GDriveAdapter {
         let mut session = Session::new(url.expose());
         session.sensitive = true;
         session.expires_at = Some(now_secs() + resumable::SESSION_LIFETIME.as_secs());
-        resumable::bind_to_key(&mut session, &spec.key);
+        session.bind_to_key(&spec.key);
         Ok(session)
     }
 
@@ -1148,7 +1148,7 @@ impl OffsetUpload for GDriveAdapter {
     async fn cancel(&self, spec: &UploadSpec, session: &Session) -> Result<()> {
         let run = async {
             self.check_session(session)?;
-            resumable::check_bound_to(session, &spec.key)?;
+            session.check_bound_to(&spec.key)?;
             let url = SessionUrl::new(session.id.clone());
             match self
                 .inner

@@ -68,7 +68,9 @@
 //! 5 TiB object fits.
 //!
 //! The token holds the UploadId (the session id; `extra.crc32c = "1"` when checksums were
-//! requested), the key, the part size, and the store's identity in `target`
+//! requested, `extra.key` the key it was created for: a token whose UploadId was created for
+//! another key is refused as token invalid before any request, since some compatibles do not
+//! tie an UploadId to its key), the key, the part size, and the store's identity in `target`
 //! (`<bucket>@<endpoint host[:port]>` or `<bucket>@aws:<region>`); no credential. Resuming
 //! lists the parts that landed with ListParts (all pages) and uploads only the rest; a part
 //! whose checksum (S3's, or the token's fingerprint where the store keeps none) does not
@@ -273,7 +275,11 @@ impl Adapter for S3Adapter {
                 "the session's `crc32c` flag is malformed",
             ));
         }
-        if session.extra.keys().any(|k| k != EXTRA_CRC32C) {
+        if session
+            .extra
+            .keys()
+            .any(|k| k != EXTRA_CRC32C && k != Session::KEY_FIELD)
+        {
             return Err(Error::token_invalid(
                 "the S3 session carries fields this adapter does not know",
             ));
@@ -709,6 +715,8 @@ mod tests {
         let mut s = Session::new("2~abcDEF_-.=+");
         assert!(a.check_session(&s).is_ok());
         s.extra.insert(EXTRA_CRC32C.into(), "1".into());
+        assert!(a.check_session(&s).is_ok());
+        s.bind_to_key("dir/k");
         assert!(a.check_session(&s).is_ok());
         s.extra.insert("x".into(), "y".into());
         assert!(a.check_session(&s).is_err());

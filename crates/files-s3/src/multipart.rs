@@ -168,6 +168,9 @@ impl PartUpload for S3Adapter {
             )
         })?;
         let mut session = Session::new(id);
+        // Real S3 ties an UploadId to its key, but compatibles (moto among them) do not: bind
+        // it here so a token carrying another key's UploadId is refused before any request.
+        session.bind_to_key(&spec.key);
         if crc {
             session.extra.insert(EXTRA_CRC32C.into(), "1".into());
         }
@@ -180,6 +183,7 @@ impl PartUpload for S3Adapter {
         session: &Session,
         part: Part,
     ) -> Result<LandedPart> {
+        session.check_bound_to(&spec.key)?;
         let number = part_number(part.number)?;
         let len = part.data.len() as u64;
         let crc = wants_crc(session);
@@ -218,6 +222,7 @@ impl PartUpload for S3Adapter {
     }
 
     async fn probe(&self, spec: &UploadSpec, session: &Session) -> Result<Vec<LandedPart>> {
+        session.check_bound_to(&spec.key)?;
         let mut pager = PartPager::default();
         let mut marker: Option<String> = None;
         loop {
@@ -264,6 +269,7 @@ impl PartUpload for S3Adapter {
         session: &Session,
         parts: &[LandedPart],
     ) -> Result<ObjectMeta> {
+        session.check_bound_to(&spec.key)?;
         let crc = wants_crc(session);
         let mut sorted: Vec<&LandedPart> = parts.iter().collect();
         sorted.sort_by_key(|p| p.number);
@@ -307,6 +313,7 @@ impl PartUpload for S3Adapter {
     }
 
     async fn abort(&self, spec: &UploadSpec, session: &Session) -> Result<()> {
+        session.check_bound_to(&spec.key)?;
         let result = self
             .client()
             .abort_multipart_upload()
@@ -391,8 +398,9 @@ impl S3Adapter {
             .send()
             .await
             .map_err(|e| map_sdk_error("CreateMultipartUpload", e))?;
-        let session = Session::new(out.upload_id().unwrap_or_default());
+        let mut session = Session::new(out.upload_id().unwrap_or_default());
         check_upload_id(&session.id)?;
+        session.bind_to_key(to);
         let source_id = copy_source(self.bucket(), &source.key);
         let count = size.div_ceil(part).max(1) as u32;
         let run = async {
