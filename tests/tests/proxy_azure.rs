@@ -21,7 +21,7 @@ use files_azure::AzureAdapter;
 use files_testkit::azurite::{ACCOUNT, ACCOUNT_KEY, azurite_or_skip};
 use files_testkit::proxy::{ErrorDialect, Fault, FaultProxy, ProxyConfig, RequestHead};
 use files_testkit::util::{random_bytes, sha256_hex};
-use proxy_common::{Tally, blocking, faults_on, query_param, retry, run_uploads};
+use proxy_common::{Tally, blocking, faults_on, query_param, retry, run_uploads, upload_or_panic};
 
 const PART: usize = 64 << 10;
 /// Per-request timeout; stalls last longer.
@@ -77,19 +77,13 @@ async fn two_hundred_faulted_azure_uploads_land_byte_identical() {
         async move {
             let body = random_bytes(seed ^ i, 3 * PART + 2 + (i as usize * 997) % PART);
             let key = format!("faulted/{i}.bin");
-            let out = files
-                .upload(&key, Body::from_bytes(body.clone()))
-                .part_size(PART as u64)
-                .concurrency(2)
-                .retry(retry())
-                .timeout(TIMEOUT)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "upload {i} (seed {seed:#x}) failed: {e}; faults injected on it: {:?}",
-                        faults_on(proxy, &key)
-                    )
-                });
+            let out = upload_or_panic(&files, &key, &body, PART, 2, TIMEOUT, || {
+                format!(
+                    "upload {i} (seed {seed:#x}); faults injected on it: {:?}",
+                    faults_on(proxy, &key)
+                )
+            })
+            .await;
             let stored = blocking(|| az.get_blob(&container, &key))
                 .expect("GET from Azurite")
                 .unwrap_or_else(|| panic!("upload {i} (seed {seed:#x}): no blob"));

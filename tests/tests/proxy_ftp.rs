@@ -22,12 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use files::{Body, Files};
+use files::Files;
 use files_ftp::FtpAdapter;
 use files_testkit::ftpd::pyftpdlib_or_skip;
 use files_testkit::tcp_proxy::{TcpFault, TcpFaultProxy, TcpProxyConfig};
 use files_testkit::util::{random_bytes, sha256_hex};
-use proxy_common::{Tally, retry, run_uploads};
+use proxy_common::{Tally, run_uploads, upload_or_panic};
 
 const PART: usize = 64 << 10;
 /// Per-request timeout; stalls last longer. Short: stalls are most of this suite's wall time.
@@ -89,18 +89,13 @@ async fn faulted_uploads(seed: u64, uploads: u64, faults: Vec<(TcpFault, u32)>) 
         async move {
             let body = random_bytes(seed ^ i, 3 * PART + 1 + (i as usize * 997) % PART);
             let key = format!("faulted-{i}.bin");
-            let out = files
-                .upload(&key, Body::from_bytes(body.clone()))
-                .part_size(PART as u64)
-                .retry(retry())
-                .timeout(TIMEOUT)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "upload {i} (seed {seed:#x}) failed: {e}; {} faults given so far",
-                        proxy.log().len()
-                    )
-                });
+            let out = upload_or_panic(&files, &key, &body, PART, 1, TIMEOUT, || {
+                format!(
+                    "upload {i} (seed {seed:#x}); {} faults given so far",
+                    proxy.log().len()
+                )
+            })
+            .await;
             let path = server.dir().join(root).join(&key);
             let stored = std::fs::read(&path)
                 .unwrap_or_else(|e| panic!("upload {i} (seed {seed:#x}): {}: {e}", path.display()));

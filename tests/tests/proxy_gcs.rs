@@ -16,12 +16,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use files::{Body, Files};
+use files::Files;
 use files_gcs::GcsAdapter;
 use files_testkit::gcs::FakeGcs;
 use files_testkit::proxy::{ErrorDialect, FaultProxy, ProxyConfig, RequestHead};
 use files_testkit::util::{random_bytes, sha256_hex};
-use proxy_common::{Tally, faults_on, query_param, retry, run_uploads};
+use proxy_common::{Tally, faults_on, query_param, run_uploads, upload_or_panic};
 
 /// GCS chunks are multiples of 256 KiB.
 const CHUNK: usize = 256 << 10;
@@ -64,18 +64,13 @@ async fn two_hundred_faulted_gcs_uploads_land_byte_identical() {
         async move {
             let body = random_bytes(seed ^ i, 3 * CHUNK + 1 + (i as usize * 7919) % CHUNK);
             let key = format!("faulted/{i}.bin");
-            let out = files
-                .upload(&key, Body::from_bytes(body.clone()))
-                .part_size(CHUNK as u64)
-                .retry(retry())
-                .timeout(TIMEOUT)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "upload {i} (seed {seed:#x}) failed: {e}; faults injected: {:?}",
-                        faults_on(proxy, &format!("name=faulted%2F{i}.bin"))
-                    )
-                });
+            let out = upload_or_panic(&files, &key, &body, CHUNK, 1, TIMEOUT, || {
+                format!(
+                    "upload {i} (seed {seed:#x}); faults injected: {:?}",
+                    faults_on(proxy, &format!("name=faulted%2F{i}.bin"))
+                )
+            })
+            .await;
             let stored = fake
                 .object(bucket, &key)
                 .unwrap_or_else(|| panic!("upload {i} (seed {seed:#x}): no object"));

@@ -23,7 +23,7 @@ use files_gdrive::GDriveAdapter;
 use files_testkit::gdrive::FakeDrive;
 use files_testkit::proxy::{ErrorDialect, FaultProxy, ProxyConfig, RequestHead};
 use files_testkit::util::{random_bytes, sha256_hex};
-use proxy_common::{Tally, query_param, retry, run_uploads};
+use proxy_common::{Tally, query_param, retry, run_uploads, upload_or_panic};
 
 const TOKEN: &str = "ya29.proxy-test-token";
 /// Drive chunks are multiples of 256 KiB.
@@ -70,18 +70,13 @@ async fn two_hundred_faulted_gdrive_uploads_land_byte_identical() {
         async move {
             let body = random_bytes(seed ^ i, 3 * CHUNK + 1 + (i as usize * 7919) % CHUNK);
             let key = format!("faulted-{i}.bin");
-            let out = files
-                .upload(&key, Body::from_bytes(body.clone()))
-                .part_size(CHUNK as u64)
-                .retry(retry())
-                .timeout(TIMEOUT)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "upload {i} (seed {seed:#x}) failed: {e}; {} faults injected so far",
-                        proxy.log().len()
-                    )
-                });
+            let out = upload_or_panic(&files, &key, &body, CHUNK, 1, TIMEOUT, || {
+                format!(
+                    "upload {i} (seed {seed:#x}); {} faults injected so far",
+                    proxy.log().len()
+                )
+            })
+            .await;
             let stored = drive.files_named(root, &key);
             assert_eq!(
                 stored.len(),

@@ -15,12 +15,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use files::{Body, Files};
+use files::Files;
 use files_sftp::SftpAdapter;
 use files_testkit::sshd::{SFTP_PASSWORD, SFTP_USER, sshd_or_skip};
 use files_testkit::tcp_proxy::{TcpFaultProxy, TcpProxyConfig};
 use files_testkit::util::{random_bytes, sha256_hex};
-use proxy_common::{Tally, retry, run_uploads};
+use proxy_common::{Tally, run_uploads, upload_or_panic};
 
 const PART: usize = 64 << 10;
 /// Client bytes before which no fault triggers: past what an upload's first connection sends
@@ -69,18 +69,13 @@ async fn two_hundred_faulted_sftp_uploads_land_byte_identical() {
             );
             let body = random_bytes(seed ^ i, 3 * PART + 1 + (i as usize * 997) % PART);
             let key = format!("faulted-{i}.bin");
-            let out = files
-                .upload(&key, Body::from_bytes(body.clone()))
-                .part_size(PART as u64)
-                .retry(retry())
-                .timeout(TIMEOUT)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "upload {i} (seed {seed:#x}) failed: {e}; {} faults given so far",
-                        proxy.log().len()
-                    )
-                });
+            let out = upload_or_panic(&files, &key, &body, PART, 1, TIMEOUT, || {
+                format!(
+                    "upload {i} (seed {seed:#x}); {} faults given so far",
+                    proxy.log().len()
+                )
+            })
+            .await;
             let path = sshd.disk_path(&format!("{root}/{key}"));
             let stored = std::fs::read(&path)
                 .unwrap_or_else(|e| panic!("upload {i} (seed {seed:#x}): {}: {e}", path.display()));

@@ -15,12 +15,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use files::{Body, Files};
+use files::Files;
 use files_testkit::davd::{DAV_PASSWORD, DAV_USER, apache_or_skip};
 use files_testkit::proxy::{ErrorDialect, FaultProxy, ProxyConfig, RequestHead};
 use files_testkit::util::{random_bytes, sha256_hex, unique_prefix};
 use files_webdav::WebDavAdapter;
-use proxy_common::{Tally, faults_on, retry, run_uploads};
+use proxy_common::{Tally, faults_on, run_uploads, upload_or_panic};
 
 const PART: usize = 64 << 10;
 /// Per-request timeout; stalls last longer.
@@ -61,18 +61,13 @@ async fn two_hundred_faulted_webdav_uploads_land_byte_identical() {
             let body = random_bytes(seed ^ i, 3 * PART + 1 + (i as usize * 997) % PART);
             // One directory per upload: the leftover check looks at the key's directory.
             let key = format!("{prefix}{i}/faulted.bin");
-            let out = files
-                .upload(&key, Body::from_bytes(body.clone()))
-                .part_size(PART as u64)
-                .retry(retry())
-                .timeout(TIMEOUT)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "upload {i} (seed {seed:#x}) failed: {e}; faults injected on it: {:?}",
-                        faults_on(proxy, &format!("/{i}/faulted.bin"))
-                    )
-                });
+            let out = upload_or_panic(&files, &key, &body, PART, 1, TIMEOUT, || {
+                format!(
+                    "upload {i} (seed {seed:#x}); faults injected on it: {:?}",
+                    faults_on(proxy, &format!("/{i}/faulted.bin"))
+                )
+            })
+            .await;
             let stored = server
                 .stored(&key)
                 .unwrap_or_else(|| panic!("upload {i} (seed {seed:#x}): no file"));

@@ -215,16 +215,7 @@ impl TokenSource {
                 "a service-account token source needs at least one scope",
             ));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Other,
-                    format!("HTTP client: {}", e.without_url()),
-                )
-            })?;
+        let http = crate::resumable::http_client(Some(Duration::from_secs(60)))?;
         Ok(TokenSource {
             inner: Arc::new(Source::ServiceAccount(Box::new(Flow {
                 key,

@@ -519,15 +519,7 @@ impl GcsBuilder {
             None if custom_endpoint => endpoint.clone(),
             None => url::Url::parse(firebase::DEFAULT_FIREBASE_ENDPOINT).expect("a valid URL"),
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Other,
-                    format!("HTTP client: {}", e.without_url()),
-                )
-            })?;
+        let http = resumable::http_client(None)?;
         Ok(GcsAdapter {
             inner: Arc::new(Inner {
                 provider: self.provider,

@@ -289,6 +289,22 @@ pub fn persisted_from_range(range: Option<&str>, zero_zero_is_empty: bool) -> Re
     end.checked_add(1).ok_or_else(bad)
 }
 
+/// The HTTP client the Google adapters (GCS, Firebase, Drive) and their token flows use: a
+/// 30 s connect timeout, and `total` as the whole-request timeout when given (none for
+/// transfers: the core's per-request timeout bounds them). Errors never carry a URL.
+pub fn http_client(total: Option<Duration>) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(30));
+    if let Some(t) = total {
+        b = b.timeout(t);
+    }
+    b.build().map_err(|e| {
+        Error::new(
+            ErrorKind::Other,
+            format!("HTTP client: {}", e.without_url()),
+        )
+    })
+}
+
 /// The value of the query parameter `name` of a session URL, if it has one (GCS session URLs
 /// carry the object name they were started for).
 pub fn session_url_param(session: &str, name: &str) -> Option<String> {

@@ -237,15 +237,7 @@ impl GDriveBuilder {
         if root.is_empty() || root.contains(['\'', '\\', '/']) {
             return Err(Error::invalid_input("the root folder id is not a Drive id"));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Other,
-                    format!("HTTP client: {}", e.without_url()),
-                )
-            })?;
+        let http = resumable::http_client(None)?;
         Ok(GDriveAdapter {
             inner: Arc::new(Inner {
                 endpoint,

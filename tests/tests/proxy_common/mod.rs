@@ -183,3 +183,24 @@ pub fn rate(default: f64) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Uploads `body` to `key` in `part`-byte parts (`concurrency` at a time) under [`retry`] and
+/// `timeout`; a failure panics with the error and `context()` (which upload, which faults).
+pub async fn upload_or_panic(
+    files: &files::Files,
+    key: &str,
+    body: &[u8],
+    part: usize,
+    concurrency: usize,
+    timeout: std::time::Duration,
+    context: impl FnOnce() -> String,
+) -> files::UploadOutcome {
+    files
+        .upload(key, files::Body::from_bytes(body.to_vec()))
+        .part_size(part as u64)
+        .concurrency(concurrency)
+        .retry(retry())
+        .timeout(timeout)
+        .await
+        .unwrap_or_else(|e| panic!("{} failed: {e}", context()))
+}
