@@ -1616,7 +1616,8 @@ fn content_range(h: &HeaderMap) -> Option<(u64, u64, u64)> {
     let (a, b) = range.split_once('-')?;
     let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
     let total: u64 = total.trim().parse().ok()?;
-    (a <= b && b < total).then_some((a, b + 1, total))
+    // `then`, not `then_some`: `b + 1` overflows for `b == u64::MAX`, which the test excludes.
+    (a <= b && b < total).then(|| (a, b + 1, total))
 }
 
 /// Skips `skip` bytes of a response body and yields the next `take`; a body that ends early
