@@ -94,6 +94,13 @@ pub struct DownloadArgs {
     /// Only these bytes: START-END (inclusive), START- (to the end) or -N (the last N bytes).
     #[arg(long, value_name = "START-END", value_parser = parse_range, allow_hyphen_values = true)]
     pub range: Option<RangeArg>,
+    /// Ranged requests in flight at once (default 1: one request). With N > 1 the object is
+    /// read in `--chunk-size` ranges, N at a time, and still written in order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// The range size of a parallel download (default 8MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub chunk_size: Option<u64>,
 }
 
 /// `files ls`.

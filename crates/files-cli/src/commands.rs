@@ -118,6 +118,12 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
     if let Some(r) = range {
         request = request.range(r);
     }
+    if let Some(n) = a.concurrency {
+        request = request.concurrency(n as usize);
+    }
+    if let Some(size) = a.chunk_size {
+        request = request.chunk_size(size);
+    }
     let download = request.await?;
     let served = download.range();
     let expected = served.end - served.start;

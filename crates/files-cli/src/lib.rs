@@ -8,7 +8,7 @@
 //! files upload <SRC> <DEST_URL> [--part-size 8MiB] [--concurrency N] [--checkpoint FILE]
 //!                               [--bwlimit 20MiB] [--json] [--content-type T]
 //! files abort --checkpoint FILE [--dest URL]
-//! files download <SRC_URL> <DEST> [--range START-END]
+//! files download <SRC_URL> <DEST> [--range START-END] [--concurrency N] [--chunk-size 8MiB]
 //! files ls <URL> [--recursive] [--json]
 //! files stat <URL> [--json]
 //! files rm <URL> [--force]

@@ -134,7 +134,6 @@ fn range_downloads() {
         "99998-200000",
     ]));
     assert_eq!(std::fs::read(&out).unwrap(), &data[99_998..]);
-
     // Unsatisfiable: invalid input, and the previous file is untouched.
     let o = run(&["download", &s(&dest), &s(&out), "--range", "200000-"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -147,6 +146,22 @@ fn range_downloads() {
     // Malformed: a usage error.
     let o = run(&["download", &s(&dest), &s(&out), "--range", "9-3"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // In parallel: 4 KiB ranges, 3 at a time, whole and ranged.
+    let par_out = dir.path().join("par");
+    let par = ["--concurrency", "3", "--chunk-size", "4KiB"];
+    ok(run(
+        &[&["download", &s(&dest), &s(&par_out)][..], &par[..]].concat()
+    ));
+    assert_eq!(
+        sha256_bytes(&std::fs::read(&par_out).unwrap()),
+        sha256_bytes(&data)
+    );
+    ok(run(&[
+        &["download", &s(&dest), &s(&par_out), "--range", "1000-60000"][..],
+        &par[..],
+    ]
+    .concat()));
+    assert_eq!(std::fs::read(&par_out).unwrap(), &data[1000..60_001]);
 }
 
 #[test]

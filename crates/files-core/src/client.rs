@@ -161,6 +161,8 @@ impl Files {
             files: self.clone(),
             key: key.into(),
             range: None,
+            concurrency: 1,
+            chunk_size: DEFAULT_DOWNLOAD_CHUNK,
         }
     }
 
@@ -468,12 +470,36 @@ pub struct DownloadBuilder {
     files: Files,
     key: String,
     range: Option<ByteRange>,
+    concurrency: usize,
+    chunk_size: u64,
 }
+
+/// The default range size of a parallel download ([`DownloadBuilder::concurrency`]): 8 MiB.
+pub const DEFAULT_DOWNLOAD_CHUNK: u64 = 8 << 20;
 
 impl DownloadBuilder {
     /// Only these bytes (`10..20`, `10..`, `10..=19`).
     pub fn range(mut self, range: impl Into<ByteRange>) -> Self {
         self.range = Some(range.into());
+        self
+    }
+
+    /// Reads the object as ranges of [`chunk_size`](Self::chunk_size) bytes, `n` requests
+    /// at a time (default 1: one request). The stream still yields the bytes in order; at
+    /// most `n` ranges are held in memory. Each range is its own request, retried on its own
+    /// under the client's retry policy (a range whose body breaks off is read again). The
+    /// object's size and ETag are read first (a HEAD); a range served from another version
+    /// (another ETag) fails the stream with [`ErrorKind::Conflict`] rather than mixing
+    /// versions. An object no larger than one range, or a provider that cannot read ranges,
+    /// is read in one request as without this option.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The range size of a parallel download (default [`DEFAULT_DOWNLOAD_CHUNK`]; at least 1).
+    pub fn chunk_size(mut self, bytes: u64) -> Self {
+        self.chunk_size = bytes.max(1);
         self
     }
 
@@ -490,6 +516,23 @@ impl DownloadBuilder {
                 "this provider cannot read byte ranges",
             )));
         }
+        if self.concurrency > 1 && files.capabilities().range_read {
+            let meta = files
+                .retried(|_| files.adapter.head(key))
+                .await
+                .map_err(files.ctx("download", key))?;
+            let whole = self
+                .range
+                .unwrap_or(ByteRange {
+                    start: 0,
+                    end: None,
+                })
+                .resolve(meta.size)
+                .map_err(files.ctx("download", key))?;
+            if whole.end - whole.start > self.chunk_size {
+                return Ok(self.ranged(meta, whole));
+            }
+        }
         let range = self.range;
         let resp = files
             .retried(|_| files.adapter.get(key, range))
@@ -497,6 +540,81 @@ impl DownloadBuilder {
             .map_err(files.ctx("download", key))?;
         Ok(Download { inner: resp })
     }
+
+    /// The parallel download of `whole` (more than one chunk) of the object `meta` describes.
+    fn ranged(self, meta: ObjectMeta, whole: std::ops::Range<u64>) -> Download {
+        let chunk = self.chunk_size;
+        let count = (whole.end - whole.start).div_ceil(chunk);
+        let starts = (0..count).map(move |i| whole.start + i * chunk);
+        let (files, key, etag) = (self.files, Arc::<str>::from(self.key), meta.etag.clone());
+        let end = whole.end;
+        let stream = stream::iter(starts)
+            .map(move |start| {
+                let (files, key, etag) = (files.clone(), key.clone(), etag.clone());
+                let range = start..(start + chunk).min(end);
+                async move {
+                    fetch_range(&files, &key, range, etag.as_deref())
+                        .await
+                        .map_err(files.ctx("download", &key))
+                }
+            })
+            .buffered(self.concurrency);
+        Download {
+            inner: GetResponse {
+                meta,
+                range: whole,
+                stream: Box::pin(stream),
+            },
+        }
+    }
+}
+
+/// One range of a parallel download, read whole (retried as a unit, so a body that breaks off
+/// is read again) and checked: its length, and its ETag against the download's.
+async fn fetch_range(
+    files: &Files,
+    key: &str,
+    range: std::ops::Range<u64>,
+    etag: Option<&str>,
+) -> Result<Bytes> {
+    let want = range.end - range.start;
+    files
+        .retried(|_| {
+            let range = range.clone();
+            async move {
+                let resp = files
+                    .adapter
+                    .get(
+                        key,
+                        Some(ByteRange {
+                            start: range.start,
+                            end: Some(range.end),
+                        }),
+                    )
+                    .await?;
+                if let (Some(ours), Some(theirs)) = (etag, resp.meta.etag.as_deref())
+                    && ours != theirs
+                {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        "the object changed during the download (a range came from another version: its ETag differs)",
+                    ));
+                }
+                let mut out = BytesMut::with_capacity(want as usize);
+                let mut s = resp.stream;
+                while let Some(piece) = s.next().await {
+                    out.extend_from_slice(&piece?);
+                }
+                if out.len() as u64 != want {
+                    return Err(Error::transient(format!(
+                        "a range of {want} bytes came back with {} bytes",
+                        out.len()
+                    )));
+                }
+                Ok(out.freeze())
+            }
+        })
+        .await
 }
 
 impl IntoFuture for DownloadBuilder {

@@ -60,7 +60,7 @@ pub use adapter::{
     Resumability, Session, UploadFamily, UploadSpec,
 };
 pub use body::{Body, ByteStream};
-pub use client::{Download, DownloadBuilder, Files, UploadBuilder};
+pub use client::{DEFAULT_DOWNLOAD_CHUNK, Download, DownloadBuilder, Files, UploadBuilder};
 pub use control::{UploadControl, UploadStatus};
 pub use error::{Error, ErrorKind, Result};
 pub use registry::AdapterFactory;

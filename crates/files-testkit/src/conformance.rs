@@ -32,7 +32,7 @@ use files_core::{
 use futures::{FutureExt, StreamExt, TryStreamExt};
 
 use crate::fault::FaultyAdapter;
-use crate::util::{assert_object_eq, part_size_for, random_bytes, unique_prefix};
+use crate::util::{assert_object_eq, part_size_for, random_bytes, sha256_hex, unique_prefix};
 
 /// How long any single wait of the suite may take before it is called a hang.
 pub const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -62,6 +62,7 @@ pub const CHECKS: &[&str] = &[
     "overwrite_replaces",
     "head_and_exists",
     "ranges",
+    "parallel_download",
     "delete",
     "copy_and_rename",
     "list_prefix_and_delimiter",
@@ -101,6 +102,7 @@ pub async fn run_all(fixture: &dyn Fixture) {
         overwrite_replaces,
         head_and_exists,
         ranges,
+        parallel_download,
         delete,
         copy_and_rename,
         list_prefix_and_delimiter,
@@ -153,6 +155,7 @@ macro_rules! conformance_tests {
             overwrite_replaces,
             head_and_exists,
             ranges,
+            parallel_download,
             delete,
             copy_and_rename,
             list_prefix_and_delimiter,
@@ -595,6 +598,60 @@ pub async fn ranges(fixture: &dyn Fixture) {
         c.files.download(c.key("missing")).range(0..1).await,
         ErrorKind::NotFound,
         "range of a missing key",
+    );
+}
+
+/// A parallel download (`.concurrency(4)` over small ranges) yields exactly the object's bytes,
+/// in order, for the whole object and for sub-ranges; an unsatisfiable range is still invalid
+/// input and a missing key still not found. Where the provider cannot read ranges it is one
+/// request, with the same bytes.
+pub async fn parallel_download(fixture: &dyn Fixture) {
+    let c = Ctx::new(fixture, "parallel-download").await;
+    let key = c.key("obj");
+    let size = 100_003u64;
+    let body = Bytes::from(random_bytes(10, size as usize));
+    upload_plain(&c, &key, &body).await;
+    let mut cases: Vec<(Option<files_core::ByteRange>, std::ops::Range<u64>)> =
+        vec![(None, 0..size)];
+    if c.caps.range_read {
+        cases.push((Some((1_000..90_001).into()), 1_000..90_001));
+        cases.push((Some((99_000..).into()), 99_000..size));
+        cases.push((Some((5..7_000).into()), 5..7_000));
+    }
+    for (range, expected) in cases {
+        let what = format!("parallel download of {range:?}");
+        let mut dl = c.files.download(&key).concurrency(4).chunk_size(7_919);
+        if let Some(r) = range {
+            dl = dl.range(r);
+        }
+        let dl = expect_ok(no_hang(&what, dl).await, &what);
+        assert_eq!(dl.range(), expected, "[{}] served range of {what}", c.name);
+        assert_eq!(dl.meta().size, size, "[{}] meta size of {what}", c.name);
+        let got = expect_ok(no_hang(&what, dl.bytes()).await, &what);
+        assert_eq!(
+            sha256_hex(&got),
+            sha256_hex(&body[expected.start as usize..expected.end as usize]),
+            "[{}] bytes of {what} ({} bytes)",
+            c.name,
+            got.len()
+        );
+    }
+    if c.caps.range_read {
+        expect_kind(
+            c.files
+                .download(&key)
+                .concurrency(4)
+                .range(200_000..)
+                .await
+                .map(|_| ()),
+            ErrorKind::InvalidInput,
+            "an unsatisfiable range, in parallel",
+        );
+    }
+    expect_kind(
+        c.files.download(c.key("missing")).concurrency(4).await,
+        ErrorKind::NotFound,
+        "a parallel download of a missing key",
     );
 }
 
