@@ -23,10 +23,10 @@
 //! each case in its own process, a discarded warm-up round then interleaved rounds, every run's
 //! byte count and CRC32C compared with the source's:
 //!
-//! * single stream: files-s3 (`Files::download` stream; files has no parallel download API),
-//!   aws-sdk-s3 `get_object`, OpenDAL `reader`, object_store `get`;
-//! * parallel, for scale: 8 MiB ranged GETs, 4 in flight, written by hand over files'
-//!   `.range(..)`, and OpenDAL's `reader_with(..).chunk(..).concurrent(..)`.
+//! * single stream: files-s3 (`Files::download` stream), aws-sdk-s3 `get_object`, OpenDAL
+//!   `reader`, object_store `get`;
+//! * parallel: 8 MiB ranged GETs, 4 in flight: files-s3's `download(..).concurrency(4)` and
+//!   OpenDAL's `reader_with(..).chunk(..).concurrent(..)`.
 //!
 //! Run with `cargo xtask bench` (writes docs/benchmarks.md), or
 //! `cargo bench -p files-bench --features peers --bench s3 -- [--size-mib N] [--rounds N]
@@ -68,7 +68,7 @@ const DL_CASES: [&str; 6] = [
     "dl-aws-sdk-s3",
     "dl-opendal",
     "dl-object_store",
-    "dl-files-s3-ranged",
+    "dl-files-s3-concurrent",
     "dl-opendal-concurrent",
 ];
 
@@ -481,27 +481,17 @@ async fn run_case(case: &str, dir: &Path, endpoint: &str, size: u64, checkpoint:
                 sink.eat(&chunk);
             }
         }
-        "dl-files-s3-ranged" => {
-            // Not an API of ours: user code splitting the object over ranged downloads
-            // (`.range(..)`), 8 MiB each, 4 in flight, consumed in order.
+        "dl-files-s3-concurrent" => {
             let files = Files::new(files_s3(endpoint));
-            let len = files.head(DL_KEY).await.unwrap().size;
-            let mut ranges = futures::stream::iter((0..len).step_by(PART as usize))
-                .map(|off| {
-                    let files = files.clone();
-                    async move {
-                        let d = files
-                            .download(DL_KEY)
-                            .range(off..(off + PART).min(len))
-                            .await?;
-                        d.into_stream().try_collect::<Vec<bytes::Bytes>>().await
-                    }
-                })
-                .buffered(CONCURRENCY);
-            while let Some(chunks) = ranges.try_next().await.unwrap() {
-                for c in &chunks {
-                    sink.eat(c);
-                }
+            let mut s = files
+                .download(DL_KEY)
+                .concurrency(CONCURRENCY)
+                .chunk_size(PART)
+                .await
+                .unwrap()
+                .into_stream();
+            while let Some(chunk) = s.try_next().await.unwrap() {
+                sink.eat(&chunk);
             }
         }
         "dl-aws-sdk-s3" => {
@@ -809,7 +799,7 @@ fn download_report(d: &Downloads, size_mib: u64, rounds: usize) -> String {
             "dl-aws-sdk-s3" => "aws-sdk-s3",
             "dl-opendal" => "opendal",
             "dl-object_store" => "object_store",
-            "dl-files-s3-ranged" => "files-s3 ranged (by hand)",
+            "dl-files-s3-concurrent" => "files-s3 concurrent",
             "dl-opendal-concurrent" => "opendal concurrent",
             _ => c,
         }
@@ -819,8 +809,8 @@ fn download_report(d: &Downloads, size_mib: u64, rounds: usize) -> String {
         "dl-aws-sdk-s3" => "`get_object`, its `ByteStream`, stock client (one GET)",
         "dl-opendal" => "`Operator::reader` + `into_bytes_stream(..)` (one GET)",
         "dl-object_store" => "`get` + `into_stream` (one GET)",
-        "dl-files-s3-ranged" => {
-            "not an API: user code over `Files::download(key).range(..)`, 8 MiB ranges, 4 in flight, in order"
+        "dl-files-s3-concurrent" => {
+            "`Files::download(key).concurrency(4).chunk_size(8 MiB)` (ranged GETs, in order)"
         }
         "dl-opendal-concurrent" => {
             "`reader_with(..).chunk(8 MiB).concurrent(4)` + `into_bytes_stream(..)` (ranged GETs)"
@@ -838,18 +828,18 @@ fn download_report(d: &Downloads, size_mib: u64, rounds: usize) -> String {
     let best_any = d
         .med
         .iter()
-        .filter(|m| m.0 != "dl-files-s3" && m.0 != "dl-files-s3-ranged")
+        .filter(|m| m.0 != "dl-files-s3" && m.0 != "dl-files-s3-concurrent")
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .copied()
         .unwrap();
-    let ranged = get("dl-files-s3-ranged");
+    let concurrent = get("dl-files-s3-concurrent");
     let od_conc = get("dl-opendal-concurrent");
     let mut md = String::new();
     md.push_str("\n## S3 download: files-s3 and its peers\n\n");
     md.push_str(&format!(
         "Same run, server and machine as above. One object of {size_mib} MiB (the upload body, uploaded once by files-s3 and checked by SHA-256 on the server's disk) downloaded by each client into a sink that keeps only a running CRC32C and a byte count; every run's count and CRC32C were compared with the source's, so a short or corrupt download fails the benchmark instead of looking fast. Medians of {rounds} interleaved rounds after a discarded warm-up round, each case in its own process; CPU and peak RSS as above.\n\n"
     ));
-    md.push_str("files has **no parallel download API**: `Files::download` is one GET (optionally one `.range(..)`), so the files-s3 row is a single stream, compared with the peers' single streams. The two parallel rows are for scale: OpenDAL's concurrent ranged reader, and the same idea written by hand over files' `.range(..)`.\n\n");
+    md.push_str("The single-stream rows are one GET each; the two parallel rows read 8 MiB ranges, 4 in flight, in order: files' `download(..).concurrency(4)` and OpenDAL's concurrent reader.\n\n");
     md.push_str("| client | how | MiB/s | CPU s | peak RSS MiB | files-s3 speed ratio |\n|---|---|---|---|---|---|\n");
     for (c, s, cpu, rss) in &d.med {
         md.push_str(&format!(
@@ -861,14 +851,14 @@ fn download_report(d: &Downloads, size_mib: u64, rounds: usize) -> String {
         ));
     }
     md.push_str(&format!(
-        "\nfiles-s3 (one stream) / fastest single-stream peer ({}: {:.0} MiB/s): **{:.2}x**; / fastest peer of any kind ({}: {:.0} MiB/s): **{:.2}x**. files-s3 ranged by hand / opendal concurrent: **{:.2}x**. CPU seconds per GiB: files-s3 {:.2} s, leanest single-stream peer {:.2} s.\n",
+        "\nfiles-s3 (one stream) / fastest single-stream peer ({}: {:.0} MiB/s): **{:.2}x**; / fastest peer of any kind ({}: {:.0} MiB/s): **{:.2}x**. files-s3 concurrent / opendal concurrent: **{:.2}x**. CPU seconds per GiB: files-s3 {:.2} s, leanest single-stream peer {:.2} s.\n",
         name(best_single.0),
         best_single.1,
         ours.1 / best_single.1,
         name(best_any.0),
         best_any.1,
         ours.1 / best_any.1,
-        ranged.1 / od_conc.1,
+        concurrent.1 / od_conc.1,
         ours.2 / (size_mib as f64 / 1024.0),
         single_peers
             .iter()
