@@ -542,6 +542,8 @@ impl DownloadBuilder {
     }
 
     /// The parallel download of `whole` (more than one chunk) of the object `meta` describes.
+    /// Each range is read by its own task, so the `n` requests in flight progress while the
+    /// caller consumes earlier bytes; dropping the download aborts them.
     fn ranged(self, meta: ObjectMeta, whole: std::ops::Range<u64>) -> Download {
         let chunk = self.chunk_size;
         let count = (whole.end - whole.start).div_ceil(chunk);
@@ -552,13 +554,20 @@ impl DownloadBuilder {
             .map(move |start| {
                 let (files, key, etag) = (files.clone(), key.clone(), etag.clone());
                 let range = start..(start + chunk).min(end);
-                async move {
+                AbortOnDrop(tokio::spawn(async move {
                     fetch_range(&files, &key, range, etag.as_deref())
                         .await
                         .map_err(files.ctx("download", &key))
-                }
+                }))
             })
-            .buffered(self.concurrency);
+            .buffered(self.concurrency)
+            .map(|joined| {
+                let pieces = joined.map_err(|e| {
+                    Error::new(ErrorKind::Other, format!("a download task failed: {e}"))
+                })??;
+                Ok::<_, Error>(stream::iter(pieces.into_iter().map(Ok)))
+            })
+            .try_flatten();
         Download {
             inner: GetResponse {
                 meta,
@@ -569,6 +578,26 @@ impl DownloadBuilder {
     }
 }
 
+/// A spawned task that is aborted when its handle is dropped (a parallel download dropped
+/// half-way stops its range requests).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = std::result::Result<T, tokio::task::JoinError>;
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 /// One range of a parallel download, read whole (retried as a unit, so a body that breaks off
 /// is read again) and checked: its length, and its ETag against the download's.
 async fn fetch_range(
@@ -576,7 +605,7 @@ async fn fetch_range(
     key: &str,
     range: std::ops::Range<u64>,
     etag: Option<&str>,
-) -> Result<Bytes> {
+) -> Result<Vec<Bytes>> {
     let want = range.end - range.start;
     files
         .retried(|_| {
@@ -600,18 +629,21 @@ async fn fetch_range(
                         "the object changed during the download (a range came from another version: its ETag differs)",
                     ));
                 }
-                let mut out = BytesMut::with_capacity(want as usize);
+                // Kept as the pieces the provider gave (no copy into one buffer).
+                let mut pieces = Vec::new();
+                let mut got = 0u64;
                 let mut s = resp.stream;
                 while let Some(piece) = s.next().await {
-                    out.extend_from_slice(&piece?);
+                    let piece = piece?;
+                    got += piece.len() as u64;
+                    pieces.push(piece);
                 }
-                if out.len() as u64 != want {
+                if got != want {
                     return Err(Error::transient(format!(
-                        "a range of {want} bytes came back with {} bytes",
-                        out.len()
+                        "a range of {want} bytes came back with {got} bytes"
                     )));
                 }
-                Ok(out.freeze())
+                Ok(pieces)
             }
         })
         .await
