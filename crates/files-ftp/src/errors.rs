@@ -25,10 +25,13 @@ pub(crate) fn code(err: &FtpError) -> Option<u32> {
     }
 }
 
-/// Whether the control connection is still usable after `err` (the server answered with a
-/// complete reply, so both sides agree on where the conversation is).
+/// Whether the control connection is still usable after `err`: the server refused the command
+/// with a complete negative reply (4xx/5xx other than 421), so both sides agree on where the
+/// conversation is. A positive reply that is not the one the command expects means the
+/// conversation is out of step (a late reply of an earlier transfer, say): the connection is
+/// not reused.
 pub(crate) fn connection_survives(err: &FtpError) -> bool {
-    matches!(err, FtpError::UnexpectedResponse(r) if r.status.code() != 421)
+    matches!(err, FtpError::UnexpectedResponse(r) if r.status.code() >= 400 && r.status.code() != 421)
 }
 
 fn reply_text(err: &FtpError) -> String {
@@ -91,6 +94,17 @@ pub(crate) fn map(err: FtpError, operation: &'static str, on550: On550) -> Error
                     ErrorKind::Unauthorized,
                     format!("the FTP server refused the action ({code} {text})"),
                 ),
+                // A transfer-complete reply where a transfer was to start: the server lost
+                // (or closed) the data connection before the transfer began. pyftpdlib 2.2.0
+                // does this now and then under concurrent sessions (docs/ftp.md).
+                226 | 250 if matches!(operation, "get" | "put" | "append" | "list" | "begin") => {
+                    Error::transient(format!(
+                        "the FTP server closed the data connection before the transfer began ({code} {text})"
+                    ))
+                }
+                c if c < 400 => Error::transient(format!(
+                    "the FTP server's reply was out of step with the command ({code} {text}); the connection is dropped"
+                )),
                 553 => Error::invalid_input(format!(
                     "the FTP server refused the file name ({code} {text})"
                 )),
@@ -168,5 +182,12 @@ mod tests {
         assert!(map(io, "stor", On550::Refused).is_retryable());
         assert!(!connection_survives(&reply(421, "bye")));
         assert!(connection_survives(&reply(550, "no")));
+        // A stray positive reply: the conversation is out of step, the connection is dropped
+        // and the operation retried on a fresh one.
+        assert!(!connection_survives(&reply(226, "Transfer complete.")));
+        let e = map(reply(226, "Transfer complete."), "get", On550::NotFound);
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("before the transfer began"), "{e}");
+        assert!(map(reply(213, "100"), "head", On550::NotFound).is_retryable());
     }
 }
