@@ -13,16 +13,14 @@
 //! rewriting the blob, so those blocks stay until the next commit to that blob or until the
 //! service drops them, a week after the last Put Block.
 
+use crate::AzureAdapter;
+use crate::http::{xml_all, xml_first};
 use async_trait::async_trait;
 use bytes::Bytes;
 use files_core::{
     Error, ErrorKind, LandedPart, MIB, ObjectMeta, Part, PartRules, PartUpload, Result,
     Resumability, Session, UploadSpec,
 };
-use reqwest::Method;
-
-use crate::AzureAdapter;
-use crate::http::{Req, ReqBody, xml_all, xml_first};
 
 /// The largest block (4000 MiB).
 pub const MAX_BLOCK_SIZE: u64 = 4000 * MIB;
@@ -53,6 +51,11 @@ pub fn check_nonce(id: &str) -> Result<()> {
 pub fn block_id(nonce: &str, index: u32) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(format!("{BLOCK_ID_PREFIX}{nonce}-{index:05}"))
+}
+
+/// The raw bytes (before base64) of [`block_id`].
+fn raw_block_id(nonce: &str, index: u32) -> Vec<u8> {
+    format!("{BLOCK_ID_PREFIX}{nonce}-{index:05}").into_bytes()
 }
 
 /// The part index of a block id (base64) if it belongs to session `nonce`.
@@ -89,69 +92,109 @@ pub(crate) fn parse_blocks(xml: &str, section: &str) -> Vec<(String, u64)> {
 
 impl AzureAdapter {
     /// The blob's block list of `kind` (`uncommitted`, `committed`, `all`) as `(id, size)`
-    /// pairs; `None` when neither a blob nor uncommitted blocks exist at `key`.
+    /// pairs (ids in base64, as the REST API shows them); `None` when neither a blob nor
+    /// uncommitted blocks exist at `key`.
     pub async fn block_list(&self, key: &str, kind: &str) -> Result<Option<Vec<(String, u64)>>> {
-        let req = Req::new(Method::GET, Some(key))
-            .query("comp", "blocklist")
-            .query("blocklisttype", kind.to_string());
-        let resp = match self.t().send("GetBlockList", req).await {
+        use azure_storage_blob::models::BlockListType;
+        let list_type = match kind {
+            "committed" => BlockListType::Committed,
+            "uncommitted" => BlockListType::Uncommitted,
+            "all" => BlockListType::All,
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "`{other}` is not a block list type (committed, uncommitted, all)"
+                )));
+            }
+        };
+        let resp = match self
+            .blob(key)
+            .block_blob_client()
+            .get_block_list(list_type, None)
+            .await
+            .map_err(|e| crate::sdk::map_error("GetBlockList", e))
+        {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::NotFound && !e.message().contains("Container") => {
                 return Ok(None);
             }
             Err(e) => return Err(e),
         };
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| crate::http::transport_error("GetBlockList", e))?;
-        let section = if kind == "committed" {
-            "CommittedBlocks"
-        } else {
-            "UncommittedBlocks"
+        let list = resp
+            .into_model()
+            .map_err(|e| crate::sdk::map_error("GetBlockList", e))?;
+        let blocks = |b: Option<Vec<azure_storage_blob::models::Block>>| {
+            use base64::Engine as _;
+            b.unwrap_or_default().into_iter().filter_map(|b| {
+                let name = base64::engine::general_purpose::STANDARD.encode(b.name?);
+                Some((name, u64::try_from(b.size?).ok()?))
+            })
         };
-        let mut blocks = parse_blocks(&text, section);
-        if kind == "all" {
-            blocks.extend(parse_blocks(&text, "CommittedBlocks"));
+        let mut out: Vec<(String, u64)> = Vec::new();
+        if kind != "committed" {
+            out.extend(blocks(list.uncommitted_blocks));
         }
-        Ok(Some(blocks))
+        if kind != "uncommitted" {
+            out.extend(blocks(list.committed_blocks));
+        }
+        Ok(Some(out))
     }
 
-    async fn stage(&self, key: &str, id: &str, data: Bytes) -> Result<()> {
-        let req = Req::new(Method::PUT, Some(key))
-            .query("comp", "block")
-            .query("blockid", id.to_string())
-            .body(ReqBody::Bytes(data));
-        self.t().send("PutBlock", req).await.map(drop)
+    /// Put Block of `data` as block `index` of session `nonce`.
+    async fn stage(&self, key: &str, nonce: &str, index: u32, data: Bytes) -> Result<()> {
+        let len = data.len() as u64;
+        self.blob(key)
+            .block_blob_client()
+            .stage_block(&raw_block_id(nonce, index), len, data.into(), None)
+            .await
+            .map(drop)
+            .map_err(|e| crate::sdk::map_error("PutBlock", e))
     }
 
+    /// Put Block List of the blocks `ids` (base64); with `if_none_match`, only if no blob
+    /// exists. The new blob's ETag.
     async fn commit(
         &self,
         spec: &UploadSpec,
         ids: &[String],
         if_none_match: bool,
     ) -> Result<Option<String>> {
-        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
-        for id in ids {
-            xml.push_str("<Latest>");
-            xml.push_str(id);
-            xml.push_str("</Latest>");
-        }
-        xml.push_str("</BlockList>");
-        let mut req = Req::new(Method::PUT, Some(&spec.key))
-            .query("comp", "blocklist")
-            .header("content-type", "application/xml")
-            .body(ReqBody::Bytes(Bytes::from(xml)));
-        req = crate::with_options(req, &spec.options);
-        if if_none_match {
-            req = req.header("if-none-match", "*");
-        }
-        let resp = self.t().send("PutBlockList", req).await?;
-        Ok(resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string))
+        use azure_storage_blob::models::{BlockBlobClientCommitBlockListOptions, BlockLookupList};
+        use base64::Engine as _;
+        let latest = ids
+            .iter()
+            .map(|id| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(id)
+                    .map_err(|_| Error::invalid_input("a block id is not base64"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let list = BlockLookupList {
+            latest: Some(latest),
+            ..Default::default()
+        };
+        let o = &spec.options;
+        let options = BlockBlobClientCommitBlockListOptions {
+            blob_content_type: o.content_type.clone(),
+            blob_cache_control: o.cache_control.clone(),
+            metadata: (!o.metadata.is_empty()).then(|| {
+                o.metadata
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }),
+            if_none_match: if_none_match.then(|| azure_core::http::Etag::from("*")),
+            ..Default::default()
+        };
+        let content = list
+            .try_into()
+            .map_err(|e| crate::sdk::map_error("PutBlockList", e))?;
+        let resp = self
+            .blob(&spec.key)
+            .block_blob_client()
+            .commit_block_list(content, Some(options))
+            .await
+            .map_err(|e| crate::sdk::map_error("PutBlockList", e))?;
+        Ok(crate::az_header(resp.headers(), "etag"))
     }
 }
 
@@ -182,12 +225,8 @@ impl PartUpload for AzureAdapter {
 
     async fn begin(&self, spec: &UploadSpec) -> Result<Session> {
         let nonce = new_nonce();
-        self.stage(
-            &spec.key,
-            &block_id(&nonce, 0),
-            Bytes::from_static(MARKER_ACTIVE),
-        )
-        .await?;
+        self.stage(&spec.key, &nonce, 0, Bytes::from_static(MARKER_ACTIVE))
+            .await?;
         Ok(Session::new(nonce))
     }
 
@@ -201,7 +240,7 @@ impl PartUpload for AzureAdapter {
         let n = check_number(part.number)?;
         let id = block_id(&session.id, n);
         let size = part.data.len() as u64;
-        self.stage(&spec.key, &id, part.data).await?;
+        self.stage(&spec.key, &session.id, n, part.data).await?;
         Ok(LandedPart {
             number: n,
             size,
@@ -302,7 +341,7 @@ impl PartUpload for AzureAdapter {
             Err(e) => return Err(e),
             Ok(_) => {}
         }
-        let exists = match self.head_raw(&spec.key).await {
+        let exists = match self.properties(&spec.key).await {
             Ok(_) => true,
             Err(e) if e.kind() == ErrorKind::NotFound => false,
             Err(e) => return Err(e),
@@ -316,11 +355,16 @@ impl PartUpload for AzureAdapter {
             };
             match self.commit(&empty, &[], true).await {
                 Ok(etag) => {
-                    let mut req = Req::new(Method::DELETE, Some(&spec.key));
-                    if let Some(etag) = etag {
-                        req = req.header("if-match", etag);
-                    }
-                    match self.t().send("DeleteBlob", req).await {
+                    let options = azure_storage_blob::models::BlobClientDeleteOptions {
+                        if_match: etag.map(azure_core::http::Etag::from),
+                        ..Default::default()
+                    };
+                    match self
+                        .blob(&spec.key)
+                        .delete(Some(options))
+                        .await
+                        .map_err(|e| crate::sdk::map_error("DeleteBlob", e))
+                    {
                         Ok(_) => return Ok(()),
                         // Replaced or removed meanwhile by someone else: not ours to delete.
                         Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound) => {
@@ -343,7 +387,8 @@ impl PartUpload for AzureAdapter {
         );
         self.stage(
             &spec.key,
-            &block_id(&session.id, 0),
+            &session.id,
+            0,
             Bytes::from_static(MARKER_TOMBSTONE),
         )
         .await

@@ -263,8 +263,18 @@ impl AzureBuilder {
             .map_err(|e| crate::http::transport_error("client set-up", e))?;
         let host = origin.split_once("://").map_or(origin.as_str(), |(_, h)| h);
         let target = format!("{account}/{container}@{host}{base_path}");
+        let mut container_url = format!(
+            "{origin}{}",
+            crate::http::resource_path(&base_path, &container, None)
+        );
+        if let Credential::Sas(sas) = &credential {
+            container_url.push('?');
+            container_url.push_str(sas.secret());
+        }
+        let sdk = crate::sdk::container_client(&container_url, &account, &credential, &http)?;
         Ok(AzureAdapter {
             inner: Arc::new(Inner {
+                sdk,
                 transport: Transport {
                     http,
                     origin,

@@ -39,13 +39,14 @@
 //! `azure_identity`'s developer-tools credential), or anonymous. Secrets never appear in
 //! `Debug` output, errors, logs or tokens.
 //!
-//! ## Why requests are built here rather than through `azure_storage_blob`
+//! ## The official client
 //!
-//! `azure_storage_blob` 1.1 has no hierarchical listing (its `list_blobs` takes no
-//! delimiter), no Shared Key signing and no SAS generation from an account key; those are the
-//! parts this adapter needs most. The adapter therefore speaks the Blob REST API itself
-//! (`x-ms-version` [`API_VERSION`]) over reqwest (the HTTP client `azure_core` uses), with
-//! `azure_core` for HMAC and the Entra ID credential trait. See `docs/azure.md`.
+//! Block staging, block lists, commits, properties, deletes, copies and container creation go
+//! through the official `azure_storage_blob` client, with no retries of its own (the core
+//! decides), this adapter's reqwest client as its transport, and a Shared Key signing policy
+//! (the official crate has none). What it lacks — listing with a delimiter, SAS generation
+//! from an account key, a streamed Put Blob and a streamed ranged Get Blob — is sent over the
+//! same client with the same signing (`x-ms-version` [`API_VERSION`]). See `docs/azure.md`.
 //!
 //! ## Uploads and tokens
 //!
@@ -71,6 +72,7 @@ use reqwest::Method;
 pub mod blocks;
 mod config;
 mod http;
+mod sdk;
 
 pub use blocks::{BLOCK_ID_PREFIX, MAX_BLOCK_SIZE, MAX_BLOCKS, block_id, part_of_block_id};
 pub use config::{
@@ -95,6 +97,8 @@ pub struct AzureAdapter {
 
 pub(crate) struct Inner {
     transport: Transport,
+    /// The official client over the same container, transport and credential.
+    sdk: azure_storage_blob::BlobContainerClient,
     target: String,
     part_size: u64,
 }
@@ -146,6 +150,32 @@ fn meta_from_headers(key: &str, h: &reqwest::header::HeaderMap, size: u64) -> Ob
     m
 }
 
+/// A header of an answer of the official client.
+pub(crate) fn az_header(
+    h: &azure_core::http::headers::Headers,
+    name: &'static str,
+) -> Option<String> {
+    h.get_optional_string(&azure_core::http::headers::HeaderName::from_static(name))
+}
+
+/// The object metadata of Get Blob Properties' headers.
+fn meta_from_az_headers(key: &str, h: &azure_core::http::headers::Headers) -> ObjectMeta {
+    let size = az_header(h, "content-length")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut m = ObjectMeta::new(key, size);
+    m.etag = az_header(h, "etag");
+    m.last_modified = az_header(h, "last-modified").and_then(|d| http::parse_http_date(&d));
+    m.content_type = az_header(h, "content-type");
+    m.cache_control = az_header(h, "cache-control");
+    for (name, value) in h.iter() {
+        if let Some(k) = name.as_str().strip_prefix("x-ms-meta-") {
+            m.metadata.insert(k.to_string(), value.as_str().to_string());
+        }
+    }
+    m
+}
+
 impl AzureAdapter {
     /// A builder.
     pub fn builder() -> AzureBuilder {
@@ -187,8 +217,13 @@ impl AzureAdapter {
 
     /// Creates the container; an existing one is fine.
     pub async fn create_container(&self) -> Result<()> {
-        let req = Req::new(Method::PUT, None).query("restype", "container");
-        match self.t().send("CreateContainer", req).await {
+        match self
+            .inner
+            .sdk
+            .create(None)
+            .await
+            .map_err(|e| sdk::map_error("CreateContainer", e))
+        {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::Conflict => Ok(()),
             Err(e) => Err(e),
@@ -199,10 +234,18 @@ impl AzureAdapter {
         &self.inner.transport
     }
 
-    pub(crate) async fn head_raw(&self, key: &str) -> Result<reqwest::Response> {
-        self.t()
-            .send("GetBlobProperties", Req::new(Method::HEAD, Some(key)))
+    /// The official client of blob `key`.
+    pub(crate) fn blob(&self, key: &str) -> azure_storage_blob::BlobClient {
+        sdk::blob_client(&self.inner.sdk, key)
+    }
+
+    /// Get Blob Properties: the blob's response headers.
+    pub(crate) async fn properties(&self, key: &str) -> Result<azure_core::http::headers::Headers> {
+        self.blob(key)
+            .get_properties(None)
             .await
+            .map(|r| r.headers().clone())
+            .map_err(|e| sdk::map_error("GetBlobProperties", e))
     }
 
     async fn wait_for_copy(&self, to: &str, mut status: Option<String>) -> Result<()> {
@@ -227,8 +270,7 @@ impl AzureAdapter {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(2));
-            let resp = self.head_raw(to).await?;
-            status = header(resp.headers(), "x-ms-copy-status").map(str::to_string);
+            status = az_header(&self.properties(to).await?, "x-ms-copy-status");
         }
     }
 
@@ -350,12 +392,8 @@ impl Adapter for AzureAdapter {
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
-        let resp = self.head_raw(key).await?;
-        let h = resp.headers();
-        let size = header(h, "content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        Ok(meta_from_headers(key, h, size))
+        let h = self.properties(key).await?;
+        Ok(meta_from_az_headers(key, &h))
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResponse> {
@@ -445,8 +483,16 @@ impl Adapter for AzureAdapter {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let req = Req::new(Method::DELETE, Some(key)).header("x-ms-delete-snapshots", "include");
-        match self.t().send("DeleteBlob", req).await {
+        let options = azure_storage_blob::models::BlobClientDeleteOptions {
+            delete_snapshots: Some(azure_storage_blob::models::DeleteSnapshotsOptionType::Include),
+            ..Default::default()
+        };
+        match self
+            .blob(key)
+            .delete(Some(options))
+            .await
+            .map_err(|e| sdk::map_error("DeleteBlob", e))
+        {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound && !e.message().contains("Container") => {
                 Ok(())
@@ -509,9 +555,12 @@ impl Adapter for AzureAdapter {
             source.push('?');
             source.push_str(sas.secret());
         }
-        let req = Req::new(Method::PUT, Some(to)).header("x-ms-copy-source", source);
-        let resp = t.send("CopyBlob", req).await?;
-        let status = header(resp.headers(), "x-ms-copy-status").map(str::to_string);
+        let resp = self
+            .blob(to)
+            .start_copy_from_url(source, None)
+            .await
+            .map_err(|e| sdk::map_error("CopyBlob", e))?;
+        let status = az_header(resp.headers(), "x-ms-copy-status");
         self.wait_for_copy(to, status).await?;
         self.head(to).await
     }

@@ -170,6 +170,9 @@ async fn sas_urls_round_trip_with_a_plain_http_client() {
         data.extend_from_slice(&chunk.unwrap());
     }
     assert_eq!(sha256_hex(&data), sha256_hex(&body));
+    // Get Blob Properties goes through the official client, the SAS in its container URL.
+    let meta = reader.head("dir/up load.bin").await.unwrap();
+    assert_eq!(meta.size, body.len() as u64);
     assert!(!format!("{reader:?}").contains("sig="));
 }
 
