@@ -136,6 +136,7 @@ pub(crate) async fn run(job: Job) -> Result<UploadOutcome> {
     })
 }
 
+#[derive(Clone, Copy, Debug)]
 enum Interrupt {
     Abort,
     Cancel,
@@ -427,6 +428,37 @@ impl Runner {
                 _ = cancel.cancelled() => {}
                 _ = self.commands.changed() => {}
             }
+        }
+    }
+
+    /// Runs a request `fut` unless an abort or a cancellation comes first; if one does, the
+    /// request is still let finish, for a bounded time (as the parts family does with the
+    /// parts in flight): a request whose body was sent can land even when the call drops it,
+    /// and it must not land after the call returned, nor after an abort discarded the session
+    /// (a late append would bring a deleted part file back).
+    async fn guard_settling<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, Interrupt> {
+        tokio::pin!(fut);
+        let interrupt = loop {
+            if let Some(i) = self.interrupt_now() {
+                break i;
+            }
+            let cancel = self.job.cancel.clone();
+            tokio::select! {
+                v = &mut fut => return Ok(v),
+                _ = cancel.cancelled() => {}
+                _ = self.commands.changed() => {}
+            }
+        };
+        let grace = self.grace(interrupt);
+        let _ = tokio::time::timeout(grace, fut).await;
+        Err(interrupt)
+    }
+
+    /// How long requests in flight may take to finish after `i`.
+    fn grace(&self, i: Interrupt) -> Duration {
+        match i {
+            Interrupt::Abort => self.job.timeout.unwrap_or(ABORT_GRACE),
+            Interrupt::Cancel => self.job.timeout.unwrap_or(CANCEL_GRACE).min(CANCEL_GRACE),
         }
     }
 
@@ -789,10 +821,7 @@ impl Runner {
                 // A part request whose body was sent lands even if the call drops it; let the
                 // ones in flight finish (bounded), so that none lands after the call returned
                 // (or after an abort discarded the session: Azure would keep such a block).
-                let grace = match i {
-                    Interrupt::Abort => self.job.timeout.unwrap_or(ABORT_GRACE),
-                    Interrupt::Cancel => self.job.timeout.unwrap_or(CANCEL_GRACE).min(CANCEL_GRACE),
-                };
+                let grace = self.grace(i);
                 drain(&mut tasks, grace).await;
                 return Err(self.handle_interrupt(i).await);
             }
@@ -1269,9 +1298,14 @@ impl Runner {
                 self.job.timeout,
                 o.append(&spec, &token.session, offset, data, last),
             );
-            let result = match self.guard(append).await {
+            let result = match self.guard_settling(append).await {
                 Ok(r) => r,
-                Err(i) => return Err(self.handle_interrupt(i).await),
+                Err(i) => {
+                    if let Some((_, _, read)) = prefetch.take() {
+                        read.abort();
+                    }
+                    return Err(self.handle_interrupt(i).await);
+                }
             };
             // An answer that moved nothing forward is a failure too, or a provider that keeps
             // refusing bytes would loop forever.

@@ -331,3 +331,159 @@ async fn a_resume_during_the_providers_assembly_waits_for_the_object() {
     );
     assert_eq!(&adapter.objects.lock().unwrap()["k"][..], &data[..]);
 }
+
+/// An offset-family provider whose appends take a while, logging when each starts and ends
+/// and when the session is cancelled.
+#[derive(Debug, Default)]
+struct SlowAppends {
+    events: std::sync::Mutex<Vec<&'static str>>,
+    held: std::sync::Mutex<u64>,
+}
+
+impl SlowAppends {
+    fn log(&self, e: &'static str) {
+        self.events.lock().unwrap().push(e);
+    }
+    fn events(&self) -> Vec<&'static str> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl OffsetUpload for SlowAppends {
+    fn rules(&self) -> PartRules {
+        PartRules::unconstrained()
+    }
+    fn resumability(&self) -> Resumability {
+        Resumability::CrossProcess
+    }
+    async fn begin(&self, _spec: &UploadSpec) -> Result<Session> {
+        *self.held.lock().unwrap() = 0;
+        Ok(Session::default())
+    }
+    async fn probe(&self, _spec: &UploadSpec, _session: &Session) -> Result<OffsetState> {
+        Ok(OffsetState::Offset(*self.held.lock().unwrap()))
+    }
+    async fn append(
+        &self,
+        _spec: &UploadSpec,
+        _session: &Session,
+        offset: u64,
+        data: bytes::Bytes,
+        _last: bool,
+    ) -> Result<OffsetState> {
+        self.log("append-start");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut held = self.held.lock().unwrap();
+        *held = offset + data.len() as u64;
+        self.log("append-end");
+        Ok(OffsetState::Offset(*held))
+    }
+    async fn finish(&self, spec: &UploadSpec, _session: &Session) -> Result<ObjectMeta> {
+        Ok(ObjectMeta::new(spec.key.clone(), spec.total))
+    }
+    async fn cancel(&self, _spec: &UploadSpec, _session: &Session) -> Result<()> {
+        self.log("cancel");
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Adapter for SlowAppends {
+    fn provider(&self) -> &'static str {
+        "slow-appends"
+    }
+    fn target(&self) -> String {
+        "slow-appends:1".into()
+    }
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::minimal();
+        c.resumable = Resumability::CrossProcess;
+        c
+    }
+    fn upload_family(&self) -> UploadFamily<'_> {
+        UploadFamily::Offset(self)
+    }
+    async fn put(
+        &self,
+        _key: &str,
+        _body: ByteStream,
+        _len: Option<u64>,
+        _o: &PutOptions,
+    ) -> Result<ObjectMeta> {
+        Err(Error::not_supported("put"))
+    }
+    async fn head(&self, _key: &str) -> Result<ObjectMeta> {
+        Err(Error::not_found("absent"))
+    }
+    async fn get(&self, _key: &str, _range: Option<ByteRange>) -> Result<GetResponse> {
+        Err(Error::not_supported("get"))
+    }
+    async fn delete(&self, _key: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn list(&self, _r: &ListRequest) -> Result<ListPage> {
+        Ok(ListPage::default())
+    }
+}
+
+/// An append in flight when the upload is aborted finishes before the session is discarded,
+/// and nothing runs after the call returned: a late append would bring a deleted part file
+/// back (or land after the call said it stopped).
+#[tokio::test]
+async fn offset_abort_lets_the_append_in_flight_finish_before_discarding() {
+    let adapter = Arc::new(SlowAppends::default());
+    let files = Files::from_arc(adapter.clone());
+    let control = UploadControl::new();
+    let task = tokio::spawn(
+        files
+            .upload("k", body(100))
+            .part_size(16)
+            .control(control.clone())
+            .into_future(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(adapter.events(), ["append-start"], "an append is in flight");
+    control.abort();
+    let err = task.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Aborted);
+    let at_return = adapter.events();
+    assert_eq!(at_return, ["append-start", "append-end", "cancel"]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        adapter.events(),
+        at_return,
+        "nothing ran after the call returned"
+    );
+}
+
+/// The same for a cancelled call: it returns once the append in flight ended, keeps the
+/// session, and nothing lands afterwards.
+#[tokio::test]
+async fn offset_cancel_lets_the_append_in_flight_finish() {
+    let adapter = Arc::new(SlowAppends::default());
+    let files = Files::from_arc(adapter.clone());
+    let control = UploadControl::new();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(
+        files
+            .upload("k", body(100))
+            .part_size(16)
+            .control(control.clone())
+            .cancellation(cancel.clone())
+            .into_future(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cancel.cancel();
+    let err = task.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    let at_return = adapter.events();
+    assert_eq!(at_return, ["append-start", "append-end"]);
+    assert!(control.token().is_some(), "a cancel keeps the session");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        adapter.events(),
+        at_return,
+        "nothing ran after the call returned"
+    );
+}
