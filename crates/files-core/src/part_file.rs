@@ -49,6 +49,40 @@ pub fn is_reserved(segment: &str) -> bool {
     segment.ends_with(PART_SUFFIX) || segment.starts_with(TEMP_PREFIX)
 }
 
+/// The key rules of a part-file adapter named `name` (as users know it: `fs`, `SFTP` ...):
+/// the default lexical rules ([`validate_key_default`](crate::validate_key_default)), the
+/// name lengths ([`check_name_lengths`]), no trailing `/` (a directory is not a file), and no
+/// segment reserved for part or temporary files ([`is_reserved`]).
+pub fn validate_file_key(key: &str, name: &str) -> Result<()> {
+    check_file_key(key, name, "directory", is_reserved, || {
+        format!(
+            "names ending in `{PART_SUFFIX}` or starting with `{TEMP_PREFIX}` are reserved for the {name} adapter's part and temporary files"
+        )
+    })
+}
+
+/// [`validate_file_key`] for an adapter with its own word for a directory (`collection`) and
+/// its own reserved names: `reserved` says whether a segment is reserved, `why` what is.
+pub fn check_file_key(
+    key: &str,
+    name: &str,
+    directory: &str,
+    reserved: impl Fn(&str) -> bool,
+    why: impl FnOnce() -> String,
+) -> Result<()> {
+    crate::adapter::validate_key_default(key)?;
+    check_name_lengths(key)?;
+    if key.ends_with('/') {
+        return Err(Error::invalid_input(format!(
+            "a key ending in '/' names a {directory}; the {name} adapter stores files only"
+        )));
+    }
+    if key.split('/').any(reserved) {
+        return Err(Error::invalid_input(why()));
+    }
+    Ok(())
+}
+
 /// A fresh temporary file name (`.fls-tmp-<pid>-<n>-<nanos>`), unique within this process and
 /// unlikely to collide with another's.
 pub fn temp_name() -> String {

@@ -87,7 +87,6 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use files_core::adapter::validate_key_default;
 use files_core::{
     Adapter, ByteRange, ByteStream, Capabilities, Error, ErrorKind, GetResponse, ListPage,
     ListRequest, ObjectMeta, OffsetState, OffsetUpload, PartRules, PutOptions, Result,
@@ -866,19 +865,7 @@ impl Adapter for FsAdapter {
     /// The default lexical rules, plus: no trailing `/` (a directory is not an object) and no
     /// segment reserved for part files (`*.fls-part`) or temporary files (`.fls-tmp-*`).
     fn validate_key(&self, key: &str) -> Result<()> {
-        validate_key_default(key)?;
-        files_core::part_file::check_name_lengths(key)?;
-        if key.ends_with('/') {
-            return Err(Error::invalid_input(
-                "a key ending in '/' names a directory; the fs adapter stores files only",
-            ));
-        }
-        if key.split('/').any(is_reserved) {
-            return Err(Error::invalid_input(format!(
-                "names ending in `{PART_SUFFIX}` or starting with `{TEMP_PREFIX}` are reserved for the fs adapter's part and temporary files"
-            )));
-        }
-        Ok(())
+        files_core::part_file::validate_file_key(key, "fs")
     }
 
     /// A session of this adapter carries nothing (the part file is named by the key); a token

@@ -100,7 +100,6 @@ use suppaftp::Status;
 use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use files_core::adapter::validate_key_default;
 use files_core::{
     Adapter, ByteRange, ByteStream, Capabilities, Error, ErrorKind, GetResponse, ListPage,
     ListRequest, ObjectMeta, OffsetState, OffsetUpload, PartRules, PutOptions, Result,
@@ -556,13 +555,7 @@ impl Adapter for FtpAdapter {
     /// inject FTP commands), no segment starting or ending with a space, and no segment
     /// reserved for part files (`*.fls-part`) or temporary files (`.fls-tmp-*`).
     fn validate_key(&self, key: &str) -> Result<()> {
-        validate_key_default(key)?;
-        files_core::part_file::check_name_lengths(key)?;
-        if key.ends_with('/') {
-            return Err(Error::invalid_input(
-                "a key ending in '/' names a directory; the FTP adapter stores files only",
-            ));
-        }
+        files_core::part_file::validate_file_key(key, "FTP")?;
         if key.chars().any(char::is_control) {
             return Err(Error::invalid_input(
                 "the key contains a control character (CR/LF would inject FTP commands)",
@@ -575,11 +568,6 @@ impl Adapter for FtpAdapter {
             return Err(Error::invalid_input(
                 "a key segment must not start or end with white space (FTP servers trim it)",
             ));
-        }
-        if key.split('/').any(is_reserved) {
-            return Err(Error::invalid_input(format!(
-                "names ending in `{PART_SUFFIX}` or starting with `{TEMP_PREFIX}` are reserved for the FTP adapter's part and temporary files"
-            )));
         }
         Ok(())
     }

@@ -111,7 +111,6 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
-use files_core::adapter::validate_key_default;
 use files_core::{
     Adapter, ByteRange, ByteStream, Capabilities, Error, ErrorKind, GetResponse, ListPage,
     ListRequest, ObjectMeta, OffsetState, OffsetUpload, PartRules, PutOptions, Result,
@@ -563,19 +562,7 @@ impl Adapter for SftpAdapter {
     /// The default lexical rules, plus: no trailing `/` and no segment reserved for part files
     /// (`*.fls-part`) or temporary files (`.fls-tmp-*`).
     fn validate_key(&self, key: &str) -> Result<()> {
-        validate_key_default(key)?;
-        files_core::part_file::check_name_lengths(key)?;
-        if key.ends_with('/') {
-            return Err(Error::invalid_input(
-                "a key ending in '/' names a directory; the SFTP adapter stores files only",
-            ));
-        }
-        if key.split('/').any(is_reserved) {
-            return Err(Error::invalid_input(format!(
-                "names ending in `{PART_SUFFIX}` or starting with `{TEMP_PREFIX}` are reserved for the SFTP adapter's part and temporary files"
-            )));
-        }
-        Ok(())
+        files_core::part_file::validate_file_key(key, "SFTP")
     }
 
     /// A session of this adapter carries nothing (the part file is named by the key); a token
