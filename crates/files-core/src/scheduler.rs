@@ -620,29 +620,40 @@ impl Runner {
 
     // ---------------------------------------------------------------- parts family
 
-    async fn run_parts_fresh(&mut self, mut token: ResumeToken) -> Result<UploadOutcome> {
+    /// Starts the provider session of a fresh upload; `None` when the provider refused it in
+    /// a way that lets the upload fall back to one request.
+    ///
+    /// Not raced against abort: an abort that arrives while the session is being created must
+    /// still see the session, or it would leak a (billed) upload. Retried like any request (a
+    /// throttled or dropped session start is transient); an ambiguous failure may leave a
+    /// provider session nothing refers to, which the provider's expiry (or a lifecycle rule)
+    /// removes.
+    async fn begin_session(&mut self, token: &ResumeToken) -> Result<Option<Session>> {
         self.control.set_status(UploadStatus::Uploading);
         let adapter = self.adapter();
-        let spec = spec_of(&token, &self.job.options);
-        let UploadFamily::Parts(p) = adapter.upload_family() else {
-            unreachable!()
+        let spec = spec_of(token, &self.job.options);
+        let (retry, timeout) = (self.job.retry, self.job.timeout);
+        let begun = match adapter.upload_family() {
+            UploadFamily::Parts(p) => retry.run(timeout, |_| p.begin(&spec)).await,
+            UploadFamily::Offset(o) => retry.run(timeout, |_| o.begin(&spec)).await,
+            UploadFamily::OneShot => unreachable!("one-shot uploads have no session"),
         };
+        match begun {
+            Err(e) if self.may_fall_back(&e) => Ok(None),
+            Err(e) => Err(e),
+            Ok((session, r)) => {
+                self.retries += u64::from(r);
+                Ok(Some(session))
+            }
+        }
+    }
+
+    async fn run_parts_fresh(&mut self, mut token: ResumeToken) -> Result<UploadOutcome> {
         if let Some(i) = self.interrupt_now() {
             return Err(self.handle_interrupt(i).await);
         }
-        // Not raced against abort: an abort that arrives while the session is being created
-        // must still see the session, or it would leak a (billed) upload.
-        // Retried like any request (a throttled or dropped session start is transient); an
-        // ambiguous failure may leave a provider session nothing refers to, which the
-        // provider's expiry (or a lifecycle rule) removes.
-        let (retry, timeout) = (self.job.retry, self.job.timeout);
-        let session = match retry.run(timeout, |_| p.begin(&spec)).await {
-            Err(e) if self.may_fall_back(&e) => return self.one_shot(Some(token.total)).await,
-            Err(e) => return Err(e),
-            Ok((session, r)) => {
-                self.retries += u64::from(r);
-                session
-            }
+        let Some(session) = self.begin_session(&token).await? else {
+            return self.one_shot(Some(token.total)).await;
         };
         token.session = session;
         self.publish_token(token.clone()).await?;
@@ -1111,26 +1122,11 @@ impl Runner {
     // ---------------------------------------------------------------- offset family
 
     async fn run_offset_fresh(&mut self, mut token: ResumeToken) -> Result<UploadOutcome> {
-        self.control.set_status(UploadStatus::Uploading);
-        let adapter = self.adapter();
-        let spec = spec_of(&token, &self.job.options);
-        let UploadFamily::Offset(o) = adapter.upload_family() else {
-            unreachable!()
-        };
         if let Some(i) = self.interrupt_now() {
             return Err(self.handle_interrupt(i).await);
         }
-        // Retried like any request (a throttled or dropped session start is transient); an
-        // ambiguous failure may leave a provider session nothing refers to, which the
-        // provider's expiry (or a lifecycle rule) removes.
-        let (retry, timeout) = (self.job.retry, self.job.timeout);
-        let session = match retry.run(timeout, |_| o.begin(&spec)).await {
-            Err(e) if self.may_fall_back(&e) => return self.one_shot(Some(token.total)).await,
-            Err(e) => return Err(e),
-            Ok((session, r)) => {
-                self.retries += u64::from(r);
-                session
-            }
+        let Some(session) = self.begin_session(&token).await? else {
+            return self.one_shot(Some(token.total)).await;
         };
         token.session = session;
         token.landed = "0".into();
