@@ -47,6 +47,7 @@ pub mod checkpoint;
 mod client;
 mod control;
 pub mod error;
+pub mod listing;
 pub mod part_file;
 mod ratelimit;
 pub mod registry;

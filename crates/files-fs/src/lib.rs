@@ -75,6 +75,7 @@
 //! content.
 #![deny(missing_docs)]
 
+use files_core::listing::{Flow, PageBuilder};
 use files_core::part_file::{is_reserved, temp_name};
 use std::fs;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -460,19 +461,13 @@ impl FsAdapter {
             adapter: self,
             prefix: &request.prefix,
             delimiter: request.delimiter.as_deref().filter(|d| !d.is_empty()),
-            cursor: request.cursor.as_deref(),
-            limit: request.limit.unwrap_or(DEFAULT_LIMIT).max(1),
-            page: ListPage::default(),
-            count: 0,
-            last: None,
-            more: false,
+            page: PageBuilder::new(
+                request.cursor.as_deref(),
+                request.limit.unwrap_or(DEFAULT_LIMIT),
+            ),
         };
         lister.walk(&self.root, "")?;
-        let mut page = lister.page;
-        if lister.more {
-            page.cursor = lister.last;
-        }
-        Ok(page)
+        Ok(lister.page.finish())
     }
 
     // ------------------------------------------------------------------ part file (blocking)
@@ -668,18 +663,7 @@ struct Lister<'a> {
     adapter: &'a FsAdapter,
     prefix: &'a str,
     delimiter: Option<&'a str>,
-    cursor: Option<&'a str>,
-    limit: usize,
-    page: ListPage,
-    count: usize,
-    last: Option<String>,
-    more: bool,
-}
-
-#[derive(PartialEq, Eq)]
-enum Flow {
-    Go,
-    Stop,
+    page: PageBuilder<'a>,
 }
 
 enum Kind {
@@ -745,7 +729,7 @@ impl Lister<'_> {
                         continue;
                     }
                     // Every key under `dk` sorts before the cursor: skip the subtree.
-                    if let Some(c) = self.cursor
+                    if let Some(c) = self.page.cursor()
                         && dk.as_str() < c
                         && !c.starts_with(&dk)
                     {
@@ -756,7 +740,7 @@ impl Lister<'_> {
                         && dk.len() > self.prefix.len()
                     {
                         // The whole subtree rolls up into the common prefix `dk`.
-                        if self.cursor.is_some_and(|c| dk.as_str() <= c) {
+                        if self.page.cursor().is_some_and(|c| dk.as_str() <= c) {
                             continue;
                         }
                         if self.has_object(&path)? && self.emit(dk, None) == Flow::Stop {
@@ -809,26 +793,8 @@ impl Lister<'_> {
         Ok(false)
     }
 
-    /// Adds an entry (an object, or a common prefix when `meta` is `None`) if it comes after
-    /// the cursor; stops once a page is full and one more entry is known to exist.
     fn emit(&mut self, name: String, meta: Option<ObjectMeta>) -> Flow {
-        if self.cursor.is_some_and(|c| name.as_str() <= c) {
-            return Flow::Go;
-        }
-        if self.last.as_deref() == Some(name.as_str()) {
-            return Flow::Go; // the same common prefix again
-        }
-        if self.count == self.limit {
-            self.more = true;
-            return Flow::Stop;
-        }
-        self.count += 1;
-        self.last = Some(name.clone());
-        match meta {
-            Some(m) => self.page.objects.push(m),
-            None => self.page.prefixes.push(name),
-        }
-        Flow::Go
+        self.page.emit(name, meta)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Listing: a depth-first walk of the remote directories in key order, starting at the deepest
 //! directory the prefix names, hiding part and temporary files.
 
-use files_core::{ErrorKind, ListPage, ListRequest, ObjectMeta, Result};
+use files_core::listing::{Flow, PageBuilder};
+use files_core::{ErrorKind, ListPage, ListRequest, Result};
 use russh_sftp::protocol::FileAttributes;
 
 use crate::conn::Conn;
@@ -16,45 +17,6 @@ enum Kind {
 struct Frame {
     rel: String,
     children: std::vec::IntoIter<(String, Kind)>,
-}
-
-#[derive(PartialEq, Eq)]
-enum Flow {
-    Go,
-    Stop,
-}
-
-struct Page<'a> {
-    cursor: Option<&'a str>,
-    limit: usize,
-    page: ListPage,
-    count: usize,
-    last: Option<String>,
-    more: bool,
-}
-
-impl Page<'_> {
-    /// Adds an entry (an object, or a common prefix when `meta` is `None`) if it comes after
-    /// the cursor; stops once a page is full and one more entry is known to exist.
-    fn emit(&mut self, name: String, meta: Option<ObjectMeta>) -> Flow {
-        if self.cursor.is_some_and(|c| name.as_str() <= c) {
-            return Flow::Go;
-        }
-        if self.last.as_deref() == Some(name.as_str()) {
-            return Flow::Go; // the same common prefix again
-        }
-        if self.count == self.limit {
-            self.more = true;
-            return Flow::Stop;
-        }
-        self.count += 1;
-        self.last = Some(name.clone());
-        match meta {
-            Some(m) => self.page.objects.push(m),
-            None => self.page.prefixes.push(name),
-        }
-        Flow::Go
-    }
 }
 
 /// The children of the directory at key prefix `rel` (`""` is the root) that may be objects or
@@ -117,14 +79,10 @@ async fn has_object(a: &SftpAdapter, c: &Conn, rel: &str) -> Result<bool> {
 pub(crate) async fn list(a: &SftpAdapter, c: &Conn, request: &ListRequest) -> Result<ListPage> {
     let prefix = request.prefix.as_str();
     let delimiter = request.delimiter.as_deref().filter(|d| !d.is_empty());
-    let mut page = Page {
-        cursor: request.cursor.as_deref(),
-        limit: request.limit.unwrap_or(DEFAULT_LIMIT).max(1),
-        page: ListPage::default(),
-        count: 0,
-        last: None,
-        more: false,
-    };
+    let mut page = PageBuilder::new(
+        request.cursor.as_deref(),
+        request.limit.unwrap_or(DEFAULT_LIMIT),
+    );
     // Start at the deepest directory the prefix names in full (`a/b/c` starts at `a/b/`).
     let start = match prefix.rfind('/') {
         Some(i) => &prefix[..=i],
@@ -150,7 +108,7 @@ pub(crate) async fn list(a: &SftpAdapter, c: &Conn, request: &ListRequest) -> Re
                     continue;
                 }
                 // Every key under `dk` sorts before the cursor: skip the subtree.
-                if let Some(cur) = page.cursor
+                if let Some(cur) = page.cursor()
                     && dk.as_str() < cur
                     && !cur.starts_with(&dk)
                 {
@@ -158,7 +116,7 @@ pub(crate) async fn list(a: &SftpAdapter, c: &Conn, request: &ListRequest) -> Re
                 }
                 if delimiter == Some("/") && dk.starts_with(prefix) && dk.len() > prefix.len() {
                     // The whole subtree rolls up into the common prefix `dk`.
-                    if page.cursor.is_some_and(|cur| dk.as_str() <= cur) {
+                    if page.cursor().is_some_and(|cur| dk.as_str() <= cur) {
                         continue;
                     }
                     if has_object(a, c, &dk).await? && page.emit(dk, None) == Flow::Stop {
@@ -195,9 +153,5 @@ pub(crate) async fn list(a: &SftpAdapter, c: &Conn, request: &ListRequest) -> Re
             }
         }
     }
-    let mut out = page.page;
-    if page.more {
-        out.cursor = page.last;
-    }
-    Ok(out)
+    Ok(page.finish())
 }
