@@ -23,14 +23,15 @@
 //! KiB, answering `308` with the shorter range, as the real service may).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+use crate::httpd::{Dialect, Request, Response, Server, path_decode, pct_decode};
 use crate::servers::{self, ServerProcess};
 
 const ALIGN: usize = 256 * 1024;
@@ -74,50 +75,37 @@ struct State {
 
 /// The in-process fake GCS server. Dropping it stops it.
 pub struct FakeGcs {
-    port: u16,
+    server: Server,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for FakeGcs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeGcs").field("port", &self.port).finish()
+        f.debug_struct("FakeGcs")
+            .field("port", &self.server.port())
+            .finish()
     }
 }
 
 impl FakeGcs {
     /// Starts the fake on a free 127.0.0.1 port.
     pub fn start() -> io::Result<FakeGcs> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let port = listener.local_addr()?.port();
         let state: Arc<Mutex<State>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name(format!("fake-gcs-{port}"))
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if sp.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let st = st.clone();
-                    std::thread::spawn(move || {
-                        let _ = serve(conn, port, &st);
-                    });
-                }
-            })?;
-        Ok(FakeGcs { port, state, stop })
+        let st = state.clone();
+        let server = Server::start("fake-gcs", DIALECT, move |port| {
+            move |req: &Request| handle(req, port, &st)
+        })?;
+        Ok(FakeGcs { server, state })
     }
 
     /// Its endpoint, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// Its port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Creates a bucket named `t-{tag}-...` and returns its name.
@@ -196,13 +184,6 @@ impl FakeGcs {
     }
 }
 
-impl Drop for FakeGcs {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
-    }
-}
-
 fn upload_id_of(url: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
     q.split('&')
@@ -213,198 +194,26 @@ fn upload_id_of(url: &str) -> Option<String> {
 
 // ------------------------------------------------------------------------------- HTTP plumbing
 
-struct Request {
-    method: String,
-    path: String,
-    query: Vec<(String, String)>,
-    raw_target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+/// How the fake's HTTP differs from [`FakeDrive`](crate::gdrive::FakeDrive)'s: segments are
+/// decoded by [`handle`] (so `+` stays `+` in a path), and `HEAD` gets no body.
+const DIALECT: Dialect = Dialect {
+    decode_path: false,
+    head_without_body: true,
+};
+
+fn json_response(status: u16, v: &Value) -> Response {
+    let mut r = Response::new(status);
+    r.headers
+        .push(("Content-Type".into(), "application/json".into()));
+    r.body = v.to_string().into_bytes();
+    r
 }
 
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn q(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn new(status: u16) -> Self {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-    fn json(status: u16, v: &Value) -> Self {
-        let mut r = Response::new(status);
-        r.headers
-            .push(("Content-Type".into(), "application/json".into()));
-        r.body = v.to_string().into_bytes();
-        r
-    }
-    fn error(status: u16, message: &str) -> Self {
-        Response::json(
-            status,
-            &json!({"error": {"code": status, "message": message}}),
-        )
-    }
-    fn header(mut self, k: &str, v: impl Into<String>) -> Self {
-        self.headers.push((k.into(), v.into()));
-        self
-    }
-}
-
-fn serve(conn: TcpStream, port: u16, state: &Mutex<State>) -> io::Result<()> {
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut writer = conn;
-    loop {
-        let Some(req) = read_request(&mut reader)? else {
-            return Ok(());
-        };
-        let resp = handle(&req, port, state);
-        let reason = match resp.status {
-            200 => "OK",
-            204 => "No Content",
-            206 => "Partial Content",
-            308 => "Resume Incomplete",
-            400 => "Bad Request",
-            404 => "Not Found",
-            410 => "Gone",
-            499 => "Client Closed Request",
-            _ => "Status",
-        };
-        let mut head = format!("HTTP/1.1 {} {reason}\r\n", resp.status);
-        for (k, v) in &resp.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", resp.body.len()));
-        writer.write_all(head.as_bytes())?;
-        if req.method != "HEAD" {
-            writer.write_all(&resp.body)?;
-        }
-        writer.flush()?;
-    }
-}
-
-fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("/").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let find = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    if find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(|_| io::Error::other("bad chunk size"))?;
-            if n == 0 {
-                let mut end = String::new();
-                r.read_line(&mut end)?;
-                break;
-            }
-            let start = body.len();
-            body.resize(start + n, 0);
-            r.read_exact(&mut body[start..])?;
-            let mut crlf = [0u8; 2];
-            r.read_exact(&mut crlf)?;
-        }
-    } else if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(len, 0);
-        r.read_exact(&mut body)?;
-    }
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target.clone(), String::new()),
-    };
-    let query = query
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (pct_decode(k), pct_decode(v)),
-            None => (pct_decode(kv), String::new()),
-        })
-        .collect();
-    Ok(Some(Request {
-        method,
-        path,
-        query,
-        raw_target: target,
-        headers,
-        body,
-    }))
-}
-
-fn pct_decode(s: &str) -> String {
-    decode(s, true)
-}
-
-fn path_decode(s: &str) -> String {
-    decode(s, false)
-}
-
-fn decode(s: &str, plus_is_space: bool) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 3 <= b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        } else if plus_is_space && b[i] == b'+' {
-            out.push(b' ');
-            i += 1;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn error(status: u16, message: &str) -> Response {
+    json_response(
+        status,
+        &json!({"error": {"code": status, "message": message}}),
+    )
 }
 
 fn pct_encode(s: &str) -> String {
@@ -483,22 +292,22 @@ fn handle(req: &Request, port: u16, state: &Mutex<State>) -> Response {
         .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (req.method.as_str(), s.as_slice()) {
-        ("GET", [""]) => Response::json(200, &json!({"fake": "gcs"})),
+        ("GET", [""]) => json_response(200, &json!({"fake": "gcs"})),
         ("POST", ["upload", "storage", "v1", "b", bucket, "o"]) => {
             insert(&mut st, req, bucket, port)
         }
         ("PUT", ["upload", "storage", "v1", "b", _, "o"]) => chunk(&mut st, req),
         ("DELETE", ["upload", "storage", "v1", "b", _, "o"]) => {
-            let Some(id) = req.q("upload_id") else {
-                return Response::error(400, "no upload_id");
+            let Some(id) = req.param("upload_id") else {
+                return error(400, "no upload_id");
             };
             match st.sessions.get_mut(id) {
                 Some(s) if s.state == SessionState::Active => {
                     s.state = SessionState::Cancelled;
                     Response::new(499)
                 }
-                Some(s) if s.state == SessionState::Expired => Response::error(410, "gone"),
-                _ => Response::error(404, "no such upload session"),
+                Some(s) if s.state == SessionState::Expired => error(410, "gone"),
+                _ => error(404, "no such upload session"),
             }
         }
         ("GET", ["storage", "v1", "b", bucket, "o"]) => list(&st, req, bucket),
@@ -520,21 +329,21 @@ fn handle(req: &Request, port: u16, state: &Mutex<State>) -> Response {
         ) => rewrite(&mut st, req, sb, sk, db, dk),
         ("GET", ["storage", "v1", "b", bucket, "o", key]) => {
             let Some(b) = st.buckets.get(*bucket) else {
-                return Response::error(404, "no such bucket");
+                return error(404, "no such bucket");
             };
             let Some(o) = b.get(*key) else {
-                return Response::error(404, "no such object");
+                return error(404, "no such object");
             };
-            if req.q("alt") == Some("media") {
+            if req.param("alt") == Some("media") {
                 media(req, o)
             } else {
-                Response::json(200, &resource(bucket, key, o))
+                json_response(200, &resource(bucket, key, o))
             }
         }
         ("PATCH", ["storage", "v1", "b", bucket, "o", key]) => {
             let patch: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
             let Some(o) = st.buckets.get_mut(*bucket).and_then(|b| b.get_mut(*key)) else {
-                return Response::error(404, "no such object");
+                return error(404, "no such object");
             };
             if let Some(m) = patch.get("metadata").and_then(Value::as_object) {
                 for (k, v) in m {
@@ -549,30 +358,30 @@ fn handle(req: &Request, port: u16, state: &Mutex<State>) -> Response {
                 }
             }
             let o = o.clone();
-            Response::json(200, &resource(bucket, key, &o))
+            json_response(200, &resource(bucket, key, &o))
         }
         ("DELETE", ["storage", "v1", "b", bucket, "o", key]) => {
             match st.buckets.get_mut(*bucket).and_then(|b| b.remove(*key)) {
                 Some(_) => Response::new(204),
-                None => Response::error(404, "no such object"),
+                None => error(404, "no such object"),
             }
         }
         ("GET", ["v0", "b", bucket, "o", key]) => {
             let Some(o) = st.buckets.get(*bucket).and_then(|b| b.get(*key)) else {
-                return Response::error(404, "not found");
+                return error(404, "not found");
             };
-            let token = req.q("token").unwrap_or("");
+            let token = req.param("token").unwrap_or("");
             let ok = !token.is_empty()
                 && o.metadata
                     .get("firebaseStorageDownloadTokens")
                     .is_some_and(|t| t.split(',').any(|t| t.trim() == token));
-            if ok && req.q("alt") == Some("media") {
+            if ok && req.param("alt") == Some("media") {
                 media(req, o)
             } else {
-                Response::error(403, "permission denied")
+                error(403, "permission denied")
             }
         }
-        _ => Response::error(404, &format!("no route for {} {}", req.method, req.path)),
+        _ => error(404, &format!("no route for {} {}", req.method, req.path)),
     }
 }
 
@@ -583,7 +392,7 @@ fn media(req: &Request, o: &Object) -> Response {
         let start: usize = a.parse().unwrap_or(0);
         let end: usize = b.parse().map(|e: usize| e + 1).unwrap_or(len).min(len);
         if start >= len || end <= start {
-            return Response::error(416, "range not satisfiable");
+            return error(416, "range not satisfiable");
         }
         let mut r = Response::new(206);
         r.body = o.data[start..end].to_vec();
@@ -596,12 +405,12 @@ fn media(req: &Request, o: &Object) -> Response {
 
 fn insert(st: &mut State, req: &Request, bucket: &str, port: u16) -> Response {
     if !st.buckets.contains_key(bucket) {
-        return Response::error(404, "no such bucket");
+        return error(404, "no such bucket");
     }
-    match req.q("uploadType") {
+    match req.param("uploadType") {
         Some("media") => {
-            let Some(name) = req.q("name") else {
-                return Response::error(400, "no name");
+            let Some(name) = req.param("name") else {
+                return error(400, "no name");
             };
             let o = object_from_resource(
                 &Value::Null,
@@ -609,22 +418,22 @@ fn insert(st: &mut State, req: &Request, bucket: &str, port: u16) -> Response {
                 req.header("content-type").map(str::to_string),
             );
             let v = store(st, bucket, name, o).expect("bucket exists");
-            Response::json(200, &v)
+            json_response(200, &v)
         }
         Some("multipart") => {
             let Some((meta, data, ct)) = parse_multipart(req) else {
-                return Response::error(400, "bad multipart body");
+                return error(400, "bad multipart body");
             };
             let Some(name) = req
-                .q("name")
+                .param("name")
                 .map(str::to_string)
                 .or_else(|| meta.get("name").and_then(Value::as_str).map(str::to_string))
             else {
-                return Response::error(400, "no name");
+                return error(400, "no name");
             };
             let o = object_from_resource(&meta, data, ct);
             let v = store(st, bucket, &name, o).expect("bucket exists");
-            Response::json(200, &v)
+            json_response(200, &v)
         }
         Some("resumable") => {
             let meta: Value = if req.body.is_empty() {
@@ -632,15 +441,15 @@ fn insert(st: &mut State, req: &Request, bucket: &str, port: u16) -> Response {
             } else {
                 match serde_json::from_slice(&req.body) {
                     Ok(v) => v,
-                    Err(_) => return Response::error(400, "bad metadata"),
+                    Err(_) => return error(400, "bad metadata"),
                 }
             };
             let Some(name) = req
-                .q("name")
+                .param("name")
                 .map(str::to_string)
                 .or_else(|| meta.get("name").and_then(Value::as_str).map(str::to_string))
             else {
-                return Response::error(400, "no name");
+                return error(400, "no name");
             };
             static NEXT: AtomicU64 = AtomicU64::new(1);
             let id = format!(
@@ -674,7 +483,7 @@ fn insert(st: &mut State, req: &Request, bucket: &str, port: u16) -> Response {
             );
             Response::new(200).header("Location", location)
         }
-        _ => Response::error(400, "unsupported uploadType"),
+        _ => error(400, "unsupported uploadType"),
     }
 }
 
@@ -723,12 +532,12 @@ fn finalize(st: &mut State, id: &str) -> Response {
     let (bucket, name) = (s.bucket.clone(), s.name.clone());
     let o = object_from_resource(&s.resource, s.data.clone(), None);
     let Some(v) = store(st, &bucket, &name, o) else {
-        return Response::error(404, "no such bucket");
+        return error(404, "no such bucket");
     };
     let s = st.sessions.get_mut(id).expect("session exists");
     s.state = SessionState::Done(v.to_string());
     s.data = Vec::new();
-    Response::json(200, &v)
+    json_response(200, &v)
 }
 
 fn incomplete(persisted: usize) -> Response {
@@ -741,18 +550,18 @@ fn incomplete(persisted: usize) -> Response {
 }
 
 fn chunk(st: &mut State, req: &Request) -> Response {
-    let Some(id) = req.q("upload_id").map(str::to_string) else {
-        return Response::error(400, "no upload_id");
+    let Some(id) = req.param("upload_id").map(str::to_string) else {
+        return error(400, "no upload_id");
     };
     let Some(s) = st.sessions.get(&id) else {
-        return Response::error(404, "no such upload session");
+        return error(404, "no such upload session");
     };
     match &s.state {
-        SessionState::Cancelled => return Response::error(404, "the upload session was cancelled"),
-        SessionState::Expired => return Response::error(410, "the upload session expired"),
+        SessionState::Cancelled => return error(404, "the upload session was cancelled"),
+        SessionState::Expired => return error(410, "the upload session expired"),
         SessionState::Done(v) => {
             let v: Value = serde_json::from_str(v).unwrap_or(Value::Null);
-            return Response::json(200, &v);
+            return json_response(200, &v);
         }
         SessionState::Active => {}
     }
@@ -760,22 +569,22 @@ fn chunk(st: &mut State, req: &Request) -> Response {
         .header("content-range")
         .and_then(|v| v.strip_prefix("bytes "))
     else {
-        return Response::error(400, "a chunk needs Content-Range");
+        return error(400, "a chunk needs Content-Range");
     };
     let Some((range, total)) = cr.split_once('/') else {
-        return Response::error(400, "bad Content-Range");
+        return error(400, "bad Content-Range");
     };
     let total: Option<u64> = match total {
         "*" => None,
         t => match t.parse() {
             Ok(t) => Some(t),
-            Err(_) => return Response::error(400, "bad Content-Range total"),
+            Err(_) => return error(400, "bad Content-Range total"),
         },
     };
     if let (Some(a), Some(b)) = (total, s.total)
         && a != b
     {
-        return Response::error(400, "the total differs from the session's");
+        return error(400, "the total differs from the session's");
     }
     let persisted = s.data.len();
     if range == "*" {
@@ -791,32 +600,32 @@ fn chunk(st: &mut State, req: &Request) -> Response {
         return incomplete(persisted);
     }
     let Some((a, b)) = range.split_once('-') else {
-        return Response::error(400, "bad Content-Range");
+        return error(400, "bad Content-Range");
     };
     let (Ok(start), Ok(end)) = (a.parse::<usize>(), b.parse::<usize>()) else {
-        return Response::error(400, "bad Content-Range");
+        return error(400, "bad Content-Range");
     };
     if end < start || end - start + 1 != req.body.len() {
-        return Response::error(400, "the Content-Range does not match the body's length");
+        return error(400, "the Content-Range does not match the body's length");
     }
     let ends_upload = total.is_some_and(|t| end as u64 + 1 == t);
     if let Some(t) = total
         && end as u64 >= t
     {
-        return Response::error(400, "the chunk goes past the total");
+        return error(400, "the chunk goes past the total");
     }
     if !ends_upload && !req.body.len().is_multiple_of(ALIGN) {
-        return Response::error(
+        return error(
             400,
             "chunks that do not end the upload must be a multiple of 256 KiB",
         );
     }
     if start > persisted {
-        return Response::error(400, "the chunk starts after the persisted bytes");
+        return error(400, "the chunk starts after the persisted bytes");
     }
     if st.fail_chunks > 0 {
         st.fail_chunks -= 1;
-        return Response::error(503, "injected failure");
+        return error(503, "injected failure");
     }
     let partial = std::mem::take(&mut st.partial_next) && req.body.len() > ALIGN;
     let s = st.sessions.get_mut(&id).expect("session exists");
@@ -839,16 +648,16 @@ fn chunk(st: &mut State, req: &Request) -> Response {
 
 fn list(st: &State, req: &Request, bucket: &str) -> Response {
     let Some(b) = st.buckets.get(bucket) else {
-        return Response::error(404, "no such bucket");
+        return error(404, "no such bucket");
     };
-    let prefix = req.q("prefix").unwrap_or("");
-    let delimiter = req.q("delimiter").filter(|d| !d.is_empty());
+    let prefix = req.param("prefix").unwrap_or("");
+    let delimiter = req.param("delimiter").filter(|d| !d.is_empty());
     let max: usize = req
-        .q("maxResults")
+        .param("maxResults")
         .and_then(|m| m.parse().ok())
         .unwrap_or(1000)
         .clamp(1, 1000);
-    let after = req.q("pageToken").map(pct_decode_token);
+    let after = req.param("pageToken").map(pct_decode_token);
     // Entries in name order: objects, and prefixes at the position of their first object.
     let mut entries: Vec<(String, bool)> = Vec::new();
     for name in b.keys().filter(|k| k.starts_with(prefix)) {
@@ -889,7 +698,7 @@ fn list(st: &State, req: &Request, bucket: &str) -> Response {
     {
         v["nextPageToken"] = json!(format!("tok:{}", pct_encode(last)));
     }
-    Response::json(200, &v)
+    json_response(200, &v)
 }
 
 fn pct_decode_token(t: &str) -> String {
@@ -898,15 +707,15 @@ fn pct_decode_token(t: &str) -> String {
 
 fn rewrite(st: &mut State, req: &Request, sb: &str, sk: &str, db: &str, dk: &str) -> Response {
     let Some(src) = st.buckets.get(sb).and_then(|b| b.get(sk)).cloned() else {
-        return Response::error(404, "no such source object");
+        return error(404, "no such source object");
     };
     if !st.buckets.contains_key(db) {
-        return Response::error(404, "no such bucket");
+        return error(404, "no such bucket");
     }
     let size = src.data.len();
     // Like the real service with large objects: the first call returns a token.
-    if req.q("rewriteToken").is_none() {
-        return Response::json(
+    if req.param("rewriteToken").is_none() {
+        return json_response(
             200,
             &json!({
                 "kind": "storage#rewriteResponse",
@@ -918,7 +727,7 @@ fn rewrite(st: &mut State, req: &Request, sb: &str, sk: &str, db: &str, dk: &str
         );
     }
     let v = store(st, db, dk, src).expect("bucket exists");
-    Response::json(
+    json_response(
         200,
         &json!({
             "kind": "storage#rewriteResponse",

@@ -1,7 +1,8 @@
 //! [`FakeDrive`]: a protocol-faithful fake of the parts of the Google Drive v3 API the
 //! `files-gdrive` adapter uses, written from Drive's documentation (no emulator of Drive
-//! exists). In-process, std threads, HTTP/1.1 on a 127.0.0.1 port, std + `serde_json` only (so
-//! an adapter's tests may also include this file directly with `#[path]`).
+//! exists). In-process, std threads, HTTP/1.1 on a 127.0.0.1 port (the crate's `httpd`), std +
+//! `serde_json` only (so an adapter's tests may also include this file directly with `#[path]`,
+//! with `httpd.rs` as the crate's `httpd` module).
 //!
 //! Implemented, as documented:
 //!
@@ -39,12 +40,12 @@
 //! eventual consistency of `files.list`, no quotas, no shared drives, no revisions.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+
+use crate::httpd::{Dialect, Request, Response, Server, pct_decode};
 
 const ALIGN: usize = 256 * 1024;
 const FOLDER: &str = "application/vnd.google-apps.folder";
@@ -118,55 +119,33 @@ struct State {
 
 /// The in-process fake Drive server. Dropping it stops it.
 pub struct FakeDrive {
-    port: u16,
+    server: Server,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for FakeDrive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeDrive")
-            .field("port", &self.port)
+            .field("port", &self.server.port())
             .finish()
-    }
-}
-
-impl Drop for FakeDrive {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
     }
 }
 
 impl FakeDrive {
     /// Starts the fake on a free 127.0.0.1 port; requests must carry `Bearer <token>`.
     pub fn start(token: &str) -> io::Result<FakeDrive> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let port = listener.local_addr()?.port();
         let state: Arc<Mutex<State>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
+        let st = state.clone();
         let auth = format!("Bearer {token}");
-        std::thread::Builder::new()
-            .name(format!("fake-drive-{port}"))
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if sp.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let (st, auth) = (st.clone(), auth.clone());
-                    std::thread::spawn(move || {
-                        let _ = serve(conn, port, &auth, &st);
-                    });
-                }
-            })?;
-        Ok(FakeDrive { port, state, stop })
+        let server = Server::start("fake-drive", DIALECT, move |port| {
+            move |req: &Request| handle(req, port, &auth, &st)
+        })?;
+        Ok(FakeDrive { server, state })
     }
 
     /// Its endpoint, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// Creates a folder under `parent` (`root` for the top) and returns its id.
@@ -261,7 +240,7 @@ impl FakeDrive {
 
     /// The token endpoint's URL, `http://127.0.0.1:PORT/token`.
     pub fn token_uri(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.port)
+        format!("http://127.0.0.1:{}/token", self.server.port())
     }
 
     /// How many access tokens the token endpoint issued, and why it refused the others.
@@ -425,34 +404,12 @@ fn resource(f: &DFile) -> Value {
     v
 }
 
-struct Request {
-    method: String,
-    path: String,
-    query: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, n: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.as_str())
-    }
-    fn param(&self, n: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
+/// How the fake's HTTP differs from [`FakeGcs`](crate::gcs::FakeGcs)'s: the path is decoded
+/// whole (`+` as a space too) before routing, and `HEAD` is answered with the body.
+const DIALECT: Dialect = Dialect {
+    decode_path: true,
+    head_without_body: false,
+};
 
 fn resp(status: u16, v: Value) -> Response {
     Response {
@@ -470,133 +427,6 @@ fn error(status: u16, message: &str) -> Response {
         status,
         json!({ "error": { "code": status, "message": message, "errors": [{ "message": message }] } }),
     )
-}
-
-fn serve(conn: TcpStream, port: u16, auth: &str, state: &Mutex<State>) -> io::Result<()> {
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut writer = conn;
-    loop {
-        let Some(req) = read_request(&mut reader)? else {
-            return Ok(());
-        };
-        let r = handle(&req, port, auth, state);
-        let reason = match r.status {
-            200 => "OK",
-            204 => "No Content",
-            206 => "Partial Content",
-            308 => "Resume Incomplete",
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            404 => "Not Found",
-            410 => "Gone",
-            499 => "Client Closed Request",
-            _ => "Status",
-        };
-        let mut head = format!("HTTP/1.1 {} {reason}\r\n", r.status);
-        for (k, v) in &r.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", r.body.len()));
-        writer.write_all(head.as_bytes())?;
-        writer.write_all(&r.body)?;
-        writer.flush()?;
-    }
-}
-
-fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("/").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let find = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    if find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(|_| io::Error::other("bad chunk size"))?;
-            if n == 0 {
-                let mut end = String::new();
-                r.read_line(&mut end)?;
-                break;
-            }
-            let start = body.len();
-            body.resize(start + n, 0);
-            r.read_exact(&mut body[start..])?;
-            let mut crlf = [0u8; 2];
-            r.read_exact(&mut crlf)?;
-        }
-    } else if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(len, 0);
-        r.read_exact(&mut body)?;
-    }
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (pct_decode(p), q.to_string()),
-        None => (pct_decode(&target), String::new()),
-    };
-    let query = query
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (pct_decode(k), pct_decode(v)),
-            None => (pct_decode(kv), String::new()),
-        })
-        .collect();
-    Ok(Some(Request {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    }))
-}
-
-fn pct_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn handle(req: &Request, port: u16, auth: &str, state: &Mutex<State>) -> Response {
@@ -1152,6 +982,7 @@ fn finalize(st: &mut State, upload_id: &str) -> Response {
                 method: "PATCH".into(),
                 path: String::new(),
                 query: Vec::new(),
+                raw_target: String::new(),
                 headers: Vec::new(),
                 body: Vec::new(),
             };

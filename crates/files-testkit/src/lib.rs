@@ -18,6 +18,9 @@ pub mod fault;
 pub mod ftpd;
 pub mod gcs;
 pub mod gdrive;
+/// The minimal HTTP/1.1 server the in-process fakes ([`gcs::FakeGcs`],
+/// [`gdrive::FakeDrive`]) run on.
+mod httpd;
 pub mod proxy;
 pub mod servers;
 pub mod sshd;
