@@ -5,11 +5,11 @@
 //! and message (passed through [`Error::redacted`]); never from the request URL (which may
 //! carry a SAS), its headers, or the account key.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use azure_core::credentials::Secret;
 use bytes::Bytes;
-use files_core::{ByteStream, Error, ErrorKind, Result};
+use files_core::{ByteStream, Error, ErrorKind, Result, time};
 use futures::StreamExt;
 use reqwest::Method;
 
@@ -544,93 +544,33 @@ pub(crate) fn percent_decode(s: &str) -> String {
 
 // --------------------------------------------------------------------------------- dates
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn split(t: SystemTime) -> (i64, u64) {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    ((secs / 86_400) as i64, secs % 86_400)
-}
+// The dates are `files_core::time`'s. As before that module, a time before 1970 is written as
+// the epoch, and a `Last-Modified` is read with its month in exact case and whatever follows
+// the time ignored.
 
 /// RFC 1123 (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub(crate) fn http_date(t: SystemTime) -> String {
-    let (days, rem) = split(t);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    time::http_date(t.max(UNIX_EPOCH))
 }
 
 /// ISO 8601 in UTC to the second (`2026-01-01T00:00:00Z`), as SAS tokens want it.
 pub(crate) fn iso_date(t: SystemTime) -> String {
-    let (days, rem) = split(t);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    time::rfc3339(t.max(UNIX_EPOCH))
 }
 
 /// Parses an RFC 1123 date (`Last-Modified`).
 pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let mut it = s.split_whitespace();
-    let _day = it.next()?;
-    let d: u32 = it.next()?.parse().ok()?;
-    let mon = it.next()?;
-    let m = MONTHS.iter().position(|x| *x == mon)? as u32 + 1;
-    let y: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|p| p.parse::<u64>().ok());
-    let (hh, mm, ss) = (hms.next()??, hms.next()??, hms.next()??);
-    // The fields are the server's: out of range (or a year too far to count) is `None`.
-    if !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 || y.unsigned_abs() > 1 << 40 {
-        return None;
-    }
-    let days = days_from_civil(y, m, d);
-    let secs = u64::try_from(days)
-        .ok()?
-        .checked_mul(86_400)?
-        .checked_add(hh * 3600 + mm * 60 + ss)?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    let rules = time::HttpDateRules {
+        month_case_sensitive: true,
+        ignore_zone: true,
+    };
+    time::parse_http_date_with(s, rules)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -53,6 +53,7 @@ mod ratelimit;
 pub mod registry;
 pub mod retry;
 mod scheduler;
+pub mod time;
 pub mod token;
 
 pub use adapter::{

@@ -88,7 +88,8 @@ pub(crate) fn parse_mdtm(text: &str) -> Option<SystemTime> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    let days = days_from_civil(y, mo, d);
+    // In range: checked above.
+    let days = files_core::time::days_from_civil(y, mo as u32, d as u32);
     let secs = days * 86_400 + h * 3600 + mi * 60 + s;
     let mut time = UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))?;
     if !frac.is_empty() && frac.len() <= 9 && frac.bytes().all(|b| b.is_ascii_digit()) {
@@ -96,17 +97,6 @@ pub(crate) fn parse_mdtm(text: &str) -> Option<SystemTime> {
         time = time.checked_add(Duration::from_nanos(nanos))?;
     }
     Some(time)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The entries of the absolute directory `dir`, sorted so that a depth-first walk yields keys

@@ -48,7 +48,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -780,27 +780,14 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Parses `2024-05-06T07:08:09.123Z` (Drive's times are UTC).
+/// Parses `2024-05-06T07:08:09.123Z` (Drive's times are UTC). As before the shared parser,
+/// the fields are not checked and whatever follows the seconds is ignored (an offset too).
 fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut nanos = 0u32;
-    if let Some(frac) = s.get(19..).and_then(|r| r.strip_prefix('.')) {
-        let digits: String = frac
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .take(9)
-            .collect();
-        nanos = format!("{digits:0<9}").parse().ok()?;
-    }
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-    let secs = u64::try_from(days * 86400 + h * 3600 + mi * 60 + se).ok()?;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    let rules = files_core::time::Rfc3339Rules {
+        unchecked_fields: true,
+        ignore_offset: true,
+    };
+    files_core::time::parse_rfc3339_with(s, rules)
 }
 
 #[async_trait]
@@ -1222,6 +1209,8 @@ pub mod fuzzing {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -106,7 +106,6 @@ use futures::{Stream, StreamExt};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
-use files_core::adapter::validate_key_default;
 use files_core::{
     Adapter, ByteRange, ByteStream, Capabilities, Error, ErrorKind, GetResponse, ListPage,
     ListRequest, ObjectMeta, OffsetState, OffsetUpload, PartRules, PutOptions, Result,
@@ -1002,19 +1001,11 @@ impl Adapter for WebDavAdapter {
     /// The default lexical rules, plus: no trailing `/` (a collection is not an object) and no
     /// segment ending in `.fls-part` or `.fls-probe` (reserved).
     fn validate_key(&self, key: &str) -> Result<()> {
-        validate_key_default(key)?;
-        files_core::part_file::check_name_lengths(key)?;
-        if key.ends_with('/') {
-            return Err(Error::invalid_input(
-                "a key ending in '/' names a collection; the WebDAV adapter stores files only",
-            ));
-        }
-        if key.split('/').any(is_reserved) {
-            return Err(Error::invalid_input(format!(
+        files_core::part_file::check_file_key(key, "WebDAV", "collection", is_reserved, || {
+            format!(
                 "names ending in `{PART_SUFFIX}` or `{PROBE_SUFFIX}` are reserved for the WebDAV adapter's part and scratch files"
-            )));
-        }
-        Ok(())
+            )
+        })
     }
 
     /// A session of this adapter carries nothing (the part file is named by the key).
@@ -1662,44 +1653,7 @@ fn sliced(
 
 /// Parses an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
 fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, month, year, time, zone] = parts.as_slice() else {
-        return None;
-    };
-    if *zone != "GMT" && *zone != "UTC" {
-        return None;
-    }
-    let day: u32 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m.eq_ignore_ascii_case(month))? as u32
-        + 1;
-    let year: i64 = year.parse().ok()?;
-    let mut t = time.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, m, sec) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm); checked, as the year is the
-    // server's (a far year is `None`, not an overflow).
-    let y = if month <= 2 {
-        year.checked_sub(1)?
-    } else {
-        year
-    };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (month as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era.checked_mul(146_097)?.checked_add(doe - 719_468)?;
-    let secs = u64::try_from(days)
-        .ok()?
-        .checked_mul(86_400)?
-        .checked_add(h * 3600 + m * 60 + sec)?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    files_core::time::parse_http_date(s)
 }
 
 fn base64_encode(data: &[u8]) -> String {
