@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use files_core::listing::{Flow, PageBuilder};
 use files_core::{ListPage, ListRequest, ObjectMeta, Result};
 use futures::future::BoxFuture;
 
@@ -138,12 +139,6 @@ fn sort_name(e: &Entry) -> String {
     }
 }
 
-#[derive(PartialEq, Eq)]
-enum Flow {
-    Go,
-    Stop,
-}
-
 /// One page of keys under the root, walking directories in key order.
 pub(crate) async fn list_page(lease: &mut Lease, request: &ListRequest) -> Result<ListPage> {
     let prefix = request.prefix.as_str();
@@ -157,30 +152,19 @@ pub(crate) async fn list_page(lease: &mut Lease, request: &ListRequest) -> Resul
     let mut walk = Walk {
         prefix,
         delimiter: request.delimiter.as_deref().filter(|d| !d.is_empty()),
-        cursor: request.cursor.as_deref(),
-        limit: request.limit.unwrap_or(DEFAULT_LIMIT).max(1),
-        page: ListPage::default(),
-        count: 0,
-        last: None,
-        more: false,
+        page: PageBuilder::new(
+            request.cursor.as_deref(),
+            request.limit.unwrap_or(DEFAULT_LIMIT),
+        ),
     };
     walk.walk(lease, start_dir, start_rel.to_string()).await?;
-    let mut page = walk.page;
-    if walk.more {
-        page.cursor = walk.last;
-    }
-    Ok(page)
+    Ok(walk.page.finish())
 }
 
 struct Walk<'a> {
     prefix: &'a str,
     delimiter: Option<&'a str>,
-    cursor: Option<&'a str>,
-    limit: usize,
-    page: ListPage,
-    count: usize,
-    last: Option<String>,
-    more: bool,
+    page: PageBuilder<'a>,
 }
 
 impl Walk<'_> {
@@ -201,7 +185,7 @@ impl Walk<'_> {
                         continue;
                     }
                     // Every key under `dk` sorts before the cursor: skip the subtree.
-                    if let Some(c) = self.cursor
+                    if let Some(c) = self.page.cursor()
                         && dk.as_str() < c
                         && !c.starts_with(&dk)
                     {
@@ -212,7 +196,7 @@ impl Walk<'_> {
                         && dk.starts_with(self.prefix)
                         && dk.len() > self.prefix.len()
                     {
-                        if self.cursor.is_some_and(|c| dk.as_str() <= c) {
+                        if self.page.cursor().is_some_and(|c| dk.as_str() <= c) {
                             continue;
                         }
                         if has_object(lease, sub).await? && self.emit(dk, None) == Flow::Stop {
@@ -250,26 +234,8 @@ impl Walk<'_> {
         })
     }
 
-    /// Adds an entry (an object, or a common prefix when `meta` is `None`) if it comes after
-    /// the cursor; stops once a page is full and one more entry is known to exist.
     fn emit(&mut self, name: String, meta: Option<ObjectMeta>) -> Flow {
-        if self.cursor.is_some_and(|c| name.as_str() <= c) {
-            return Flow::Go;
-        }
-        if self.last.as_deref() == Some(name.as_str()) {
-            return Flow::Go; // the same common prefix again
-        }
-        if self.count == self.limit {
-            self.more = true;
-            return Flow::Stop;
-        }
-        self.count += 1;
-        self.last = Some(name.clone());
-        match meta {
-            Some(m) => self.page.objects.push(m),
-            None => self.page.prefixes.push(name),
-        }
-        Flow::Go
+        self.page.emit(name, meta)
     }
 }
 
