@@ -9,7 +9,23 @@ use std::time::Duration;
 use files_core::*;
 
 mod common;
-use common::Scripted;
+use common::{Scripted, SlowAppends};
+
+/// Starts an upload of 100 bytes in parts of 16 under `control` (and `cancel`) in a task.
+fn spawn_upload(
+    files: &Files,
+    control: &UploadControl,
+    cancel: Option<CancellationToken>,
+) -> tokio::task::JoinHandle<Result<UploadOutcome>> {
+    let mut upload = files
+        .upload("k", body(100))
+        .part_size(16)
+        .control(control.clone());
+    if let Some(cancel) = cancel {
+        upload = upload.cancellation(cancel);
+    }
+    tokio::spawn(upload.into_future())
+}
 
 fn body(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
@@ -23,13 +39,7 @@ async fn abort_while_the_session_is_being_created_discards_it() {
     });
     let files = Files::from_arc(adapter.clone());
     let control = UploadControl::new();
-    let task = tokio::spawn(
-        files
-            .upload("k", body(100))
-            .part_size(16)
-            .control(control.clone())
-            .into_future(),
-    );
+    let task = spawn_upload(&files, &control, None);
     // Abort while begin() sleeps: the session it creates must still be discarded.
     tokio::time::sleep(Duration::from_millis(50)).await;
     control.abort();
@@ -332,101 +342,6 @@ async fn a_resume_during_the_providers_assembly_waits_for_the_object() {
     assert_eq!(&adapter.objects.lock().unwrap()["k"][..], &data[..]);
 }
 
-/// An offset-family provider whose appends take a while, logging when each starts and ends
-/// and when the session is cancelled.
-#[derive(Debug, Default)]
-struct SlowAppends {
-    events: std::sync::Mutex<Vec<&'static str>>,
-    held: std::sync::Mutex<u64>,
-}
-
-impl SlowAppends {
-    fn log(&self, e: &'static str) {
-        self.events.lock().unwrap().push(e);
-    }
-    fn events(&self) -> Vec<&'static str> {
-        self.events.lock().unwrap().clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl OffsetUpload for SlowAppends {
-    fn rules(&self) -> PartRules {
-        PartRules::unconstrained()
-    }
-    fn resumability(&self) -> Resumability {
-        Resumability::CrossProcess
-    }
-    async fn begin(&self, _spec: &UploadSpec) -> Result<Session> {
-        *self.held.lock().unwrap() = 0;
-        Ok(Session::default())
-    }
-    async fn probe(&self, _spec: &UploadSpec, _session: &Session) -> Result<OffsetState> {
-        Ok(OffsetState::Offset(*self.held.lock().unwrap()))
-    }
-    async fn append(
-        &self,
-        _spec: &UploadSpec,
-        _session: &Session,
-        offset: u64,
-        data: bytes::Bytes,
-        _last: bool,
-    ) -> Result<OffsetState> {
-        self.log("append-start");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut held = self.held.lock().unwrap();
-        *held = offset + data.len() as u64;
-        self.log("append-end");
-        Ok(OffsetState::Offset(*held))
-    }
-    async fn finish(&self, spec: &UploadSpec, _session: &Session) -> Result<ObjectMeta> {
-        Ok(ObjectMeta::new(spec.key.clone(), spec.total))
-    }
-    async fn cancel(&self, _spec: &UploadSpec, _session: &Session) -> Result<()> {
-        self.log("cancel");
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl Adapter for SlowAppends {
-    fn provider(&self) -> &'static str {
-        "slow-appends"
-    }
-    fn target(&self) -> String {
-        "slow-appends:1".into()
-    }
-    fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::minimal();
-        c.resumable = Resumability::CrossProcess;
-        c
-    }
-    fn upload_family(&self) -> UploadFamily<'_> {
-        UploadFamily::Offset(self)
-    }
-    async fn put(
-        &self,
-        _key: &str,
-        _body: ByteStream,
-        _len: Option<u64>,
-        _o: &PutOptions,
-    ) -> Result<ObjectMeta> {
-        Err(Error::not_supported("put"))
-    }
-    async fn head(&self, _key: &str) -> Result<ObjectMeta> {
-        Err(Error::not_found("absent"))
-    }
-    async fn get(&self, _key: &str, _range: Option<ByteRange>) -> Result<GetResponse> {
-        Err(Error::not_supported("get"))
-    }
-    async fn delete(&self, _key: &str) -> Result<()> {
-        Ok(())
-    }
-    async fn list(&self, _r: &ListRequest) -> Result<ListPage> {
-        Ok(ListPage::default())
-    }
-}
-
 /// An append in flight when the upload is aborted finishes before the session is discarded,
 /// and nothing runs after the call returned: a late append would bring a deleted part file
 /// back (or land after the call said it stopped).
@@ -435,13 +350,7 @@ async fn offset_abort_lets_the_append_in_flight_finish_before_discarding() {
     let adapter = Arc::new(SlowAppends::default());
     let files = Files::from_arc(adapter.clone());
     let control = UploadControl::new();
-    let task = tokio::spawn(
-        files
-            .upload("k", body(100))
-            .part_size(16)
-            .control(control.clone())
-            .into_future(),
-    );
+    let task = spawn_upload(&files, &control, None);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(adapter.events(), ["append-start"], "an append is in flight");
     control.abort();
@@ -465,14 +374,7 @@ async fn offset_cancel_lets_the_append_in_flight_finish() {
     let files = Files::from_arc(adapter.clone());
     let control = UploadControl::new();
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(
-        files
-            .upload("k", body(100))
-            .part_size(16)
-            .control(control.clone())
-            .cancellation(cancel.clone())
-            .into_future(),
-    );
+    let task = spawn_upload(&files, &control, Some(cancel.clone()));
     tokio::time::sleep(Duration::from_millis(100)).await;
     cancel.cancel();
     let err = task.await.unwrap().unwrap_err();

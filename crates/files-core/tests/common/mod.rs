@@ -148,54 +148,123 @@ impl PartUpload for Scripted {
     }
 }
 
-#[async_trait]
-impl Adapter for Scripted {
-    fn provider(&self) -> &'static str {
-        "scripted"
-    }
-    fn target(&self) -> String {
-        "scripted:1".into()
-    }
-    fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::minimal();
-        c.resumable = Resumability::CrossProcess;
-        c
-    }
-    fn upload_family(&self) -> UploadFamily<'_> {
-        UploadFamily::Parts(self)
-    }
-    async fn put(
-        &self,
-        key: &str,
-        body: ByteStream,
-        _len: Option<u64>,
-        _o: &PutOptions,
-    ) -> Result<ObjectMeta> {
-        let chunks: Vec<_> = body.collect().await;
-        let mut all = Vec::new();
-        for c in chunks {
-            all.extend_from_slice(&c?);
+/// Implements [`Adapter`] for a test provider `$ty` named `$name` whose uploads are of the
+/// family `$family` (`Parts` or `Offset`), with its one-request puts kept in its `objects`.
+macro_rules! test_adapter {
+    ($ty:ty, $name:literal, $family:ident) => {
+        #[async_trait]
+        impl Adapter for $ty {
+            fn provider(&self) -> &'static str {
+                $name
+            }
+            fn target(&self) -> String {
+                concat!($name, ":1").into()
+            }
+            fn capabilities(&self) -> Capabilities {
+                let mut c = Capabilities::minimal();
+                c.resumable = Resumability::CrossProcess;
+                c
+            }
+            fn upload_family(&self) -> UploadFamily<'_> {
+                UploadFamily::$family(self)
+            }
+            async fn put(
+                &self,
+                key: &str,
+                body: ByteStream,
+                _len: Option<u64>,
+                _o: &PutOptions,
+            ) -> Result<ObjectMeta> {
+                let chunks: Vec<_> = body.collect().await;
+                let mut all = Vec::new();
+                for c in chunks {
+                    all.extend_from_slice(&c?);
+                }
+                let size = all.len() as u64;
+                self.objects
+                    .lock()
+                    .unwrap()
+                    .insert(key.into(), Bytes::from(all));
+                Ok(ObjectMeta::new(key, size))
+            }
+            async fn head(&self, key: &str) -> Result<ObjectMeta> {
+                let o = self.objects.lock().unwrap();
+                o.get(key)
+                    .map(|b| ObjectMeta::new(key, b.len() as u64))
+                    .ok_or_else(|| Error::not_found("absent"))
+            }
+            async fn get(&self, _key: &str, _range: Option<ByteRange>) -> Result<GetResponse> {
+                Err(Error::not_supported("get"))
+            }
+            async fn delete(&self, _key: &str) -> Result<()> {
+                Ok(())
+            }
+            async fn list(&self, _r: &ListRequest) -> Result<ListPage> {
+                Ok(ListPage::default())
+            }
         }
-        let size = all.len() as u64;
-        self.objects
-            .lock()
-            .unwrap()
-            .insert(key.into(), Bytes::from(all));
-        Ok(ObjectMeta::new(key, size))
+    };
+}
+
+test_adapter!(Scripted, "scripted", Parts);
+
+/// An offset-family provider whose appends take a while (300 ms), logging when each starts
+/// and ends and when the session is cancelled.
+#[derive(Debug, Default)]
+pub struct SlowAppends {
+    events: Mutex<Vec<&'static str>>,
+    held: Mutex<u64>,
+    objects: Mutex<BTreeMap<String, Bytes>>,
+}
+
+impl SlowAppends {
+    fn log(&self, e: &'static str) {
+        self.events.lock().unwrap().push(e);
     }
-    async fn head(&self, key: &str) -> Result<ObjectMeta> {
-        let o = self.objects.lock().unwrap();
-        o.get(key)
-            .map(|b| ObjectMeta::new(key, b.len() as u64))
-            .ok_or_else(|| Error::not_found("absent"))
-    }
-    async fn get(&self, _key: &str, _range: Option<ByteRange>) -> Result<GetResponse> {
-        Err(Error::not_supported("get"))
-    }
-    async fn delete(&self, _key: &str) -> Result<()> {
-        Ok(())
-    }
-    async fn list(&self, _r: &ListRequest) -> Result<ListPage> {
-        Ok(ListPage::default())
+
+    /// What happened so far, in order.
+    pub fn events(&self) -> Vec<&'static str> {
+        self.events.lock().unwrap().clone()
     }
 }
+
+#[async_trait]
+impl OffsetUpload for SlowAppends {
+    fn rules(&self) -> PartRules {
+        PartRules::unconstrained()
+    }
+    fn resumability(&self) -> Resumability {
+        Resumability::CrossProcess
+    }
+    async fn begin(&self, _spec: &UploadSpec) -> Result<Session> {
+        *self.held.lock().unwrap() = 0;
+        Ok(Session::default())
+    }
+    async fn probe(&self, _spec: &UploadSpec, _session: &Session) -> Result<OffsetState> {
+        Ok(OffsetState::Offset(*self.held.lock().unwrap()))
+    }
+    async fn append(
+        &self,
+        _spec: &UploadSpec,
+        _session: &Session,
+        offset: u64,
+        data: Bytes,
+        _last: bool,
+    ) -> Result<OffsetState> {
+        self.log("append-start");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut held = self.held.lock().unwrap();
+        *held = offset + data.len() as u64;
+        self.log("append-end");
+        Ok(OffsetState::Offset(*held))
+    }
+    async fn finish(&self, spec: &UploadSpec, _session: &Session) -> Result<ObjectMeta> {
+        Ok(ObjectMeta::new(spec.key.clone(), spec.total))
+    }
+    async fn cancel(&self, _spec: &UploadSpec, _session: &Session) -> Result<()> {
+        self.log("cancel");
+        Ok(())
+    }
+}
+
+test_adapter!(SlowAppends, "slow-appends", Offset);
