@@ -96,8 +96,7 @@ async fn two_hundred_faulted_azure_uploads_land_byte_identical() {
         }
     })
     .await;
-    Tally::of_http("azure", seed, uploads, &proxy, &outcomes)
-        .report_and_check("Put Block requests");
+    Tally::of("azure", seed, uploads, &proxy, &outcomes).report_and_check("Put Block requests");
 }
 
 /// A wrong account key is `Unauthorized` after exactly one request: the proxy (which injects

@@ -26,8 +26,7 @@ use files::Files;
 use files_ftp::FtpAdapter;
 use files_testkit::ftpd::pyftpdlib_or_skip;
 use files_testkit::tcp_proxy::{TcpFault, TcpFaultProxy, TcpProxyConfig};
-use files_testkit::util::{random_bytes, sha256_hex};
-use proxy_common::{Tally, run_uploads, upload_or_panic};
+use proxy_common::{DiskRun, Tally, run_uploads};
 
 const PART: usize = 64 << 10;
 /// Per-request timeout; stalls last longer. Short: stalls are most of this suite's wall time.
@@ -83,47 +82,28 @@ async fn faulted_uploads(seed: u64, uploads: u64, faults: Vec<(TcpFault, u32)>) 
             .expect("an FTP adapter"),
     ));
 
+    let run = DiskRun {
+        proxy: &proxy,
+        seed,
+        part: PART,
+        timeout: TIMEOUT,
+    };
     let outcomes = run_uploads(uploads, 6, |i| {
         let files = files.clone();
-        let (root, proxy) = (&root, &proxy);
+        let (root, run) = (&root, &run);
         async move {
-            let body = random_bytes(seed ^ i, 3 * PART + 1 + (i as usize * 997) % PART);
-            let key = format!("faulted-{i}.bin");
-            let out = upload_or_panic(&files, &key, &body, PART, 1, TIMEOUT, || {
-                format!(
-                    "upload {i} (seed {seed:#x}); {} faults given so far",
-                    proxy.log().len()
-                )
-            })
-            .await;
-            let path = server.dir().join(root).join(&key);
-            let stored = std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("upload {i} (seed {seed:#x}): {}: {e}", path.display()));
-            assert_eq!(
-                sha256_hex(&stored),
-                sha256_hex(&body),
-                "upload {i} (seed {seed:#x}): the file differs from the body"
-            );
-            std::fs::remove_file(&path).expect("remove the verified file");
-            out
+            run.upload(&files, i, |key| server.dir().join(root).join(key))
+                .await
         }
     })
     .await;
     let parts_left = server.part_files(&root);
     assert!(parts_left.is_empty(), "part files left: {parts_left:?}");
-    let stats = proxy.stats();
     assert!(
-        stats.passive_rewrites.load(Ordering::Relaxed) > 0,
+        proxy.stats().passive_rewrites.load(Ordering::Relaxed) > 0,
         "no passive reply went through the proxy"
     );
     Tally {
-        name: "ftp",
-        seed,
-        uploads,
-        landed: outcomes.len() as u64,
-        picked: stats.picked.load(Ordering::Relaxed),
-        faulted: stats.faulted.load(Ordering::Relaxed),
-        failures: stats.failures.load(Ordering::Relaxed),
         // A data connection cut after some bytes is not always a failed request here: the
         // append's size check finds how far it got and the next append starts there. Such a
         // recovery shows as an extra append (every upload needs four), so it counts with the
@@ -132,10 +112,10 @@ async fn faulted_uploads(seed: u64, uploads: u64, faults: Vec<(TcpFault, u32)>) 
             .iter()
             .map(|o| o.retries + o.parts_sent.saturating_sub(4))
             .sum(),
-        counts: proxy.counts(),
         // A reset or cut after the last byte reached the server changes nothing (pyftpdlib
         // still answers 226 and the file is whole): such a fault costs no retry.
         every_failure_costs_a_retry: false,
+        ..Tally::of("ftp", seed, uploads, &proxy, &outcomes)
     }
     .report_and_check("data connections");
 }

@@ -87,5 +87,5 @@ async fn two_hundred_faulted_gcs_uploads_land_byte_identical() {
         }
     })
     .await;
-    Tally::of_http("gcs", seed, uploads, &proxy, &outcomes).report_and_check("chunk requests");
+    Tally::of("gcs", seed, uploads, &proxy, &outcomes).report_and_check("chunk requests");
 }

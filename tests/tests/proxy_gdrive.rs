@@ -98,7 +98,7 @@ async fn two_hundred_faulted_gdrive_uploads_land_byte_identical() {
         }
     })
     .await;
-    Tally::of_http("gdrive", seed, uploads, &proxy, &outcomes).report_and_check("chunk requests");
+    Tally::of("gdrive", seed, uploads, &proxy, &outcomes).report_and_check("chunk requests");
 }
 
 fn upstream(drive: &FakeDrive) -> SocketAddr {

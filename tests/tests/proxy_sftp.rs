@@ -12,15 +12,13 @@
 mod proxy_common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use files::Files;
 use files_sftp::SftpAdapter;
 use files_testkit::sshd::{SFTP_PASSWORD, SFTP_USER, sshd_or_skip};
 use files_testkit::tcp_proxy::{TcpFaultProxy, TcpProxyConfig};
-use files_testkit::util::{random_bytes, sha256_hex};
-use proxy_common::{Tally, run_uploads, upload_or_panic};
+use proxy_common::{DiskRun, Tally, run_uploads};
 
 const PART: usize = 64 << 10;
 /// Client bytes before which no fault triggers: past what an upload's first connection sends
@@ -52,13 +50,19 @@ async fn two_hundred_faulted_sftp_uploads_land_byte_identical() {
     )
     .expect("write known_hosts");
 
+    let run = DiskRun {
+        proxy: &proxy,
+        seed,
+        part: PART,
+        timeout: TIMEOUT,
+    };
     let outcomes = run_uploads(uploads, 4, |i| {
-        let (root, known_hosts, proxy) = (&root, &known_hosts, &proxy);
+        let (root, known_hosts, run) = (&root, &known_hosts, &run);
         async move {
             let files = Files::new(
                 SftpAdapter::builder()
                     .host("127.0.0.1")
-                    .port(proxy.port())
+                    .port(run.proxy.port())
                     .user(SFTP_USER)
                     .password(SFTP_PASSWORD)
                     .known_hosts(known_hosts)
@@ -67,40 +71,10 @@ async fn two_hundred_faulted_sftp_uploads_land_byte_identical() {
                     .build()
                     .expect("an SFTP adapter"),
             );
-            let body = random_bytes(seed ^ i, 3 * PART + 1 + (i as usize * 997) % PART);
-            let key = format!("faulted-{i}.bin");
-            let out = upload_or_panic(&files, &key, &body, PART, 1, TIMEOUT, || {
-                format!(
-                    "upload {i} (seed {seed:#x}); {} faults given so far",
-                    proxy.log().len()
-                )
-            })
-            .await;
-            let path = sshd.disk_path(&format!("{root}/{key}"));
-            let stored = std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("upload {i} (seed {seed:#x}): {}: {e}", path.display()));
-            assert_eq!(
-                sha256_hex(&stored),
-                sha256_hex(&body),
-                "upload {i} (seed {seed:#x}): the file differs from the body"
-            );
-            std::fs::remove_file(&path).expect("remove the verified file");
-            out
+            run.upload(&files, i, |key| sshd.disk_path(&format!("{root}/{key}")))
+                .await
         }
     })
     .await;
-    let stats = proxy.stats();
-    Tally {
-        name: "sftp",
-        seed,
-        uploads,
-        landed: outcomes.len() as u64,
-        picked: stats.picked.load(Ordering::Relaxed),
-        faulted: stats.faulted.load(Ordering::Relaxed),
-        failures: stats.failures.load(Ordering::Relaxed),
-        retries: outcomes.iter().map(|o| o.retries).sum(),
-        counts: proxy.counts(),
-        every_failure_costs_a_retry: true,
-    }
-    .report_and_check("SSH connections");
+    Tally::of("sftp", seed, uploads, &proxy, &outcomes).report_and_check("SSH connections");
 }

@@ -86,6 +86,5 @@ async fn two_hundred_faulted_webdav_uploads_land_byte_identical() {
         }
     })
     .await;
-    Tally::of_http("webdav", seed, uploads, &proxy, &outcomes)
-        .report_and_check("partial PUT requests");
+    Tally::of("webdav", seed, uploads, &proxy, &outcomes).report_and_check("partial PUT requests");
 }

@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -405,6 +406,75 @@ impl FaultyAdapter {
     fn other(&self) {
         bump(&self.counters.other_calls);
     }
+
+    /// A call counted in `counter` and delegated as it is to the upload family's `call` (an
+    /// error if the inner adapter has no such family).
+    async fn counted<T>(
+        &self,
+        counter: &AtomicU64,
+        call: Result<impl Future<Output = Result<T>>>,
+    ) -> Result<T> {
+        bump(counter);
+        call?.await
+    }
+
+    /// A part or append request (`what`: "part 3", "append at 4096") under `fault`, delegated
+    /// with `call`. A partial fault the caller did not carry out acts like `After` (the parts
+    /// family).
+    async fn part_request<T, Fut>(
+        &self,
+        fault: Fault,
+        what: &str,
+        call: impl FnOnce() -> Fut,
+    ) -> Result<T>
+    where
+        Fut: Future<Output = Result<T>>,
+    {
+        let c = &self.counters;
+        match fault {
+            Fault::Before => {
+                bump(&c.injected_before);
+                Err(self.injected(&format!("{what} failed before sending")))
+            }
+            Fault::After | Fault::Partial => {
+                bump(&c.injected_after);
+                bump(&c.inner_part_calls);
+                call().await?;
+                Err(self.injected(&format!("{what} landed but its answer was lost")))
+            }
+            Fault::Stall => {
+                bump(&c.injected_stall);
+                tokio::time::sleep(self.config.stall_for).await;
+                bump(&c.inner_part_calls);
+                call().await
+            }
+            Fault::None => {
+                bump(&c.inner_part_calls);
+                call().await
+            }
+        }
+    }
+
+    /// `complete` / `finish` (`what`), counted and delegated with `call` (an error if the inner
+    /// adapter has no such family); with the seeded chance, an error is returned after it
+    /// succeeded.
+    async fn ambiguous_end<T>(
+        &self,
+        op: Op,
+        key: &str,
+        what: &str,
+        call: Result<impl Future<Output = Result<T>>>,
+    ) -> Result<T> {
+        bump(&self.counters.completes);
+        let call = call?;
+        let ambiguous = self.decide_complete(op, key);
+        let meta = call.await?;
+        if ambiguous {
+            bump(&self.counters.injected_ambiguous);
+            return Err(self.injected(&format!("{what} succeeded but its answer was lost")));
+        }
+        Ok(meta)
+    }
 }
 
 #[async_trait]
@@ -502,8 +572,8 @@ impl PartUpload for FaultyAdapter {
     }
 
     async fn begin(&self, spec: &UploadSpec) -> Result<Session> {
-        bump(&self.counters.begins);
-        self.parts()?.begin(spec).await
+        let call = self.parts().map(|p| p.begin(spec));
+        self.counted(&self.counters.begins, call).await
     }
 
     async fn put_part(
@@ -512,38 +582,17 @@ impl PartUpload for FaultyAdapter {
         session: &Session,
         part: Part,
     ) -> Result<LandedPart> {
-        let c = &self.counters;
-        bump(&c.part_requests);
+        bump(&self.counters.part_requests);
         let p = self.parts()?;
         let (fault, _) = self.decide_part(Op::PutPart, &spec.key, u64::from(part.number));
-        match fault {
-            Fault::Before => {
-                bump(&c.injected_before);
-                Err(self.injected(&format!("part {} failed before sending", part.number)))
-            }
-            Fault::After | Fault::Partial => {
-                bump(&c.injected_after);
-                bump(&c.inner_part_calls);
-                let number = part.number;
-                p.put_part(spec, session, part).await?;
-                Err(self.injected(&format!("part {number} landed but its answer was lost")))
-            }
-            Fault::Stall => {
-                bump(&c.injected_stall);
-                tokio::time::sleep(self.config.stall_for).await;
-                bump(&c.inner_part_calls);
-                p.put_part(spec, session, part).await
-            }
-            Fault::None => {
-                bump(&c.inner_part_calls);
-                p.put_part(spec, session, part).await
-            }
-        }
+        let what = format!("part {}", part.number);
+        self.part_request(fault, &what, || p.put_part(spec, session, part))
+            .await
     }
 
     async fn probe(&self, spec: &UploadSpec, session: &Session) -> Result<Vec<LandedPart>> {
-        bump(&self.counters.probes);
-        self.parts()?.probe(spec, session).await
+        let call = self.parts().map(|p| p.probe(spec, session));
+        self.counted(&self.counters.probes, call).await
     }
 
     async fn complete(
@@ -552,20 +601,14 @@ impl PartUpload for FaultyAdapter {
         session: &Session,
         parts: &[LandedPart],
     ) -> Result<ObjectMeta> {
-        bump(&self.counters.completes);
-        let p = self.parts()?;
-        let ambiguous = self.decide_complete(Op::Complete, &spec.key);
-        let meta = p.complete(spec, session, parts).await?;
-        if ambiguous {
-            bump(&self.counters.injected_ambiguous);
-            return Err(self.injected("complete succeeded but its answer was lost"));
-        }
-        Ok(meta)
+        let call = self.parts().map(|p| p.complete(spec, session, parts));
+        self.ambiguous_end(Op::Complete, &spec.key, "complete", call)
+            .await
     }
 
     async fn abort(&self, spec: &UploadSpec, session: &Session) -> Result<()> {
-        bump(&self.counters.aborts);
-        self.parts()?.abort(spec, session).await
+        let call = self.parts().map(|p| p.abort(spec, session));
+        self.counted(&self.counters.aborts, call).await
     }
 }
 
@@ -580,13 +623,13 @@ impl OffsetUpload for FaultyAdapter {
     }
 
     async fn begin(&self, spec: &UploadSpec) -> Result<Session> {
-        bump(&self.counters.begins);
-        self.offset()?.begin(spec).await
+        let call = self.offset().map(|o| o.begin(spec));
+        self.counted(&self.counters.begins, call).await
     }
 
     async fn probe(&self, spec: &UploadSpec, session: &Session) -> Result<OffsetState> {
-        bump(&self.counters.probes);
-        self.offset()?.probe(spec, session).await
+        let call = self.offset().map(|o| o.probe(spec, session));
+        self.counted(&self.counters.probes, call).await
     }
 
     async fn append(
@@ -601,61 +644,35 @@ impl OffsetUpload for FaultyAdapter {
         bump(&c.part_requests);
         let o = self.offset()?;
         let (fault, mut rng) = self.decide_part(Op::Append, &spec.key, offset);
-        match fault {
-            Fault::Before => {
-                bump(&c.injected_before);
-                Err(self.injected(&format!("append at {offset} failed before sending")))
-            }
-            Fault::After => {
-                bump(&c.injected_after);
-                bump(&c.inner_part_calls);
-                o.append(spec, session, offset, data, last).await?;
-                Err(self.injected(&format!(
-                    "append at {offset} landed but its answer was lost"
-                )))
-            }
+        let fault = match fault {
             Fault::Partial if data.len() >= 2 => {
                 bump(&c.injected_partial);
                 bump(&c.inner_part_calls);
                 let keep = rng.usize(1..data.len());
                 o.append(spec, session, offset, data.slice(..keep), false)
                     .await?;
-                Err(self.injected(&format!(
+                return Err(self.injected(&format!(
                     "append at {offset} landed {keep} of {} bytes, then the connection broke",
                     data.len()
-                )))
+                )));
             }
-            Fault::Partial => {
-                bump(&c.injected_before);
-                Err(self.injected(&format!("append at {offset} failed before sending")))
-            }
-            Fault::Stall => {
-                bump(&c.injected_stall);
-                tokio::time::sleep(self.config.stall_for).await;
-                bump(&c.inner_part_calls);
-                o.append(spec, session, offset, data, last).await
-            }
-            Fault::None => {
-                bump(&c.inner_part_calls);
-                o.append(spec, session, offset, data, last).await
-            }
-        }
+            // Too short to land a part of: it fails before sending.
+            Fault::Partial => Fault::Before,
+            f => f,
+        };
+        let what = format!("append at {offset}");
+        self.part_request(fault, &what, || o.append(spec, session, offset, data, last))
+            .await
     }
 
     async fn finish(&self, spec: &UploadSpec, session: &Session) -> Result<ObjectMeta> {
-        bump(&self.counters.completes);
-        let o = self.offset()?;
-        let ambiguous = self.decide_complete(Op::Finish, &spec.key);
-        let meta = o.finish(spec, session).await?;
-        if ambiguous {
-            bump(&self.counters.injected_ambiguous);
-            return Err(self.injected("finish succeeded but its answer was lost"));
-        }
-        Ok(meta)
+        let call = self.offset().map(|o| o.finish(spec, session));
+        self.ambiguous_end(Op::Finish, &spec.key, "finish", call)
+            .await
     }
 
     async fn cancel(&self, spec: &UploadSpec, session: &Session) -> Result<()> {
-        bump(&self.counters.aborts);
-        self.offset()?.cancel(spec, session).await
+        let call = self.offset().map(|o| o.cancel(spec, session));
+        self.counted(&self.counters.aborts, call).await
     }
 }

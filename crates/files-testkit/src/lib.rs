@@ -22,6 +22,7 @@ pub mod gdrive;
 /// [`gdrive::FakeDrive`]) run on.
 mod httpd;
 pub mod proxy;
+pub mod proxy_kit;
 pub mod servers;
 pub mod sshd;
 pub mod tcp_proxy;

@@ -15,7 +15,7 @@
 //! - [`Fault::Delay`]: waits, then forwards normally (not a failure).
 //!
 //! Every decision comes from one seeded generator, and every injected fault is logged
-//! ([`FaultProxy::log`]), so a failing run can be replayed with its seed. The proxy speaks just
+//! ([`RunningProxy::log`]), so a failing run can be replayed with its seed. The proxy speaks just
 //! enough HTTP/1.1 to find message boundaries (`Content-Length` and chunked bodies, keep-alive
 //! on the client side, one fresh server connection per request).
 //!
@@ -24,12 +24,14 @@
 //! session's chunks) go through the proxy too.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+use crate::proxy_kit::{self, RunningProxy};
 
 /// One injected fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -196,86 +198,20 @@ pub struct ProxyStats {
     pub failures: AtomicU64,
 }
 
-/// A running proxy; stops when dropped.
-pub struct FaultProxy {
-    addr: SocketAddr,
-    stats: Arc<ProxyStats>,
-    log: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// A running HTTP fault proxy; stops accepting when dropped.
+pub type FaultProxy = RunningProxy<ProxyStats>;
 
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+type Shared = proxy_kit::Shared<ProxyConfig, ProxyStats>;
 
-struct Shared {
-    upstream: SocketAddr,
-    addr: SocketAddr,
-    config: ProxyConfig,
-    rng: Mutex<fastrand::Rng>,
-    stats: Arc<ProxyStats>,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl FaultProxy {
+impl RunningProxy<ProxyStats> {
     /// Starts a proxy on a free 127.0.0.1 port in front of `upstream` (`host:port`).
     pub async fn start(upstream: SocketAddr, config: ProxyConfig) -> std::io::Result<FaultProxy> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let stats = Arc::new(ProxyStats::default());
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = Arc::new(Shared {
-            upstream,
-            addr,
-            rng: Mutex::new(fastrand::Rng::with_seed(config.seed)),
-            config,
-            stats: stats.clone(),
-            log: log.clone(),
-        });
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((conn, _)) = listener.accept().await else {
-                    continue;
-                };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let _ = serve(conn, shared).await;
-                });
-            }
-        });
-        Ok(FaultProxy {
-            addr,
-            stats,
-            log,
-            task,
-        })
+        RunningProxy::spawn(upstream, config.seed, config, serve).await
     }
 
     /// `http://127.0.0.1:PORT`, to point the client at.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> &ProxyStats {
-        &self.stats
-    }
-
-    /// One line per injected fault: `<fault> <method> <target>`.
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().expect("proxy log").clone()
-    }
-
-    /// Injected faults by kind.
-    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
-        let mut out = std::collections::BTreeMap::new();
-        for line in self.log() {
-            let kind = line.split(' ').next().unwrap_or_default().to_string();
-            *out.entry(kind).or_insert(0) += 1;
-        }
-        out
+        format!("http://{}", self.local_addr())
     }
 }
 
@@ -292,30 +228,11 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
         shared.stats.requests.fetch_add(1, Ordering::Relaxed);
         let fault = if (shared.config.pick)(&request.head) {
             shared.stats.picked.fetch_add(1, Ordering::Relaxed);
-            let mut rng = shared.rng.lock().expect("proxy rng");
-            let spent = shared
-                .config
-                .max_faults
-                .is_some_and(|max| shared.log.lock().expect("proxy log").len() as u64 >= max);
-            if rng.f64() < shared.config.rate && !spent {
-                let total: u32 = shared.config.faults.iter().map(|f| f.1).sum();
-                let mut pick = rng.u32(0..total.max(1));
-                shared
-                    .config
-                    .faults
-                    .iter()
-                    .find(|(_, w)| {
-                        if pick < *w {
-                            true
-                        } else {
-                            pick -= w;
-                            false
-                        }
-                    })
-                    .map(|f| f.0)
-            } else {
-                None
-            }
+            let max_faults = shared.config.max_faults;
+            let spent = || max_faults.is_some_and(|max| shared.log.len() as u64 >= max);
+            let config = &shared.config;
+            let fault = shared.dice.roll(config.rate, &config.faults, spent);
+            fault.map(|(f, _)| f)
         } else {
             None
         };
@@ -323,7 +240,7 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
             if f.fails() {
                 shared.stats.failures.fetch_add(1, Ordering::Relaxed);
             }
-            shared.log.lock().expect("proxy log").push(format!(
+            shared.log.push(format!(
                 "{} {} {}",
                 fault_name(f),
                 request.head.method,

@@ -24,17 +24,18 @@
 //! as they are.
 //!
 //! Every decision comes from one seeded generator, taken in the order connections arrive, and
-//! every fault is logged ([`TcpFaultProxy::log`]), so a failing run names what it injected.
+//! every fault is logged ([`RunningProxy::log`]), so a failing run names what it injected.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::proxy_kit::{self, RunningProxy};
 
 /// One injected fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,16 +114,10 @@ impl TcpProxyConfig {
     /// connection of an upload carries no answer, so no cut reply), control connections are
     /// carried with their passive replies rewritten.
     pub fn ftp(seed: u64, rate: f64, fault_bytes: Range<u64>) -> Self {
-        TcpProxyConfig {
-            faults: vec![
-                (TcpFault::Reset, 1),
-                (TcpFault::Stall, 1),
-                (TcpFault::Cut, 1),
-                (TcpFault::Delay, 1),
-            ],
-            ftp: true,
-            ..Self::all_faults(seed, rate, fault_bytes)
-        }
+        let mut config = Self::all_faults(seed, rate, fault_bytes);
+        config.faults.retain(|(f, _)| *f != TcpFault::CutReply);
+        config.ftp = true;
+        config
     }
 }
 
@@ -146,52 +141,24 @@ pub struct TcpProxyStats {
     pub clean_bytes_down: AtomicU64,
 }
 
-/// A running proxy; stops accepting when dropped (connections in flight run to their end).
-pub struct TcpFaultProxy {
-    addr: SocketAddr,
-    stats: Arc<TcpProxyStats>,
-    log: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// A running TCP fault proxy; stops accepting when dropped (connections in flight run to their
+/// end).
+pub type TcpFaultProxy = RunningProxy<TcpProxyStats>;
 
-impl Drop for TcpFaultProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-struct Shared {
-    upstream: SocketAddr,
-    config: TcpProxyConfig,
-    rng: Mutex<fastrand::Rng>,
-    stats: Arc<TcpProxyStats>,
-    log: Arc<Mutex<Vec<String>>>,
-    next_id: AtomicU64,
-}
+type Shared = proxy_kit::Shared<TcpProxyConfig, TcpProxyStats>;
 
 impl Shared {
+    /// Counts a client connection (main listener or FTP data listener) and returns its id:
+    /// connections are numbered from 0 in the order they arrive.
+    fn arrived(&self) -> u64 {
+        self.stats.connections.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// The seeded decision for one connection that may be faulted: a fault and its trigger.
     fn decide(&self, what: &str) -> Option<(TcpFault, u64)> {
         self.stats.picked.fetch_add(1, Ordering::Relaxed);
         let cfg = &self.config;
-        let mut rng = self.rng.lock().expect("tcp proxy rng");
-        if rng.f64() >= cfg.rate {
-            return None;
-        }
-        let total: u32 = cfg.faults.iter().map(|f| f.1).sum();
-        let mut pick = rng.u32(0..total.max(1));
-        let fault = cfg
-            .faults
-            .iter()
-            .find(|(_, w)| {
-                if pick < *w {
-                    true
-                } else {
-                    pick -= w;
-                    false
-                }
-            })?
-            .0;
+        let (fault, mut rng) = self.dice.roll(cfg.rate, &cfg.faults, || false)?;
         let range = &cfg.fault_bytes;
         let at = if range.is_empty() {
             range.start
@@ -201,85 +168,34 @@ impl Shared {
         drop(rng);
         self.stats.faulted.fetch_add(1, Ordering::Relaxed);
         self.log
-            .lock()
-            .expect("tcp proxy log")
             .push(format!("{} {what} after {at} bytes", fault.name()));
         Some((fault, at))
     }
 }
 
-impl TcpFaultProxy {
+impl RunningProxy<TcpProxyStats> {
     /// Starts a proxy on a free 127.0.0.1 port in front of `upstream`.
     pub async fn start(
         upstream: SocketAddr,
         config: TcpProxyConfig,
     ) -> std::io::Result<TcpFaultProxy> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let stats = Arc::new(TcpProxyStats::default());
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = Arc::new(Shared {
-            upstream,
-            rng: Mutex::new(fastrand::Rng::with_seed(config.seed)),
-            config,
-            stats: stats.clone(),
-            log: log.clone(),
-            next_id: AtomicU64::new(0),
-        });
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((conn, _)) = listener.accept().await else {
-                    continue;
-                };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let _ = accept(conn, shared).await;
-                });
-            }
-        });
-        Ok(TcpFaultProxy {
-            addr,
-            stats,
-            log,
-            task,
-        })
+        RunningProxy::spawn(upstream, config.seed, config, accept).await
     }
 
     /// The proxy's address, to point the client at.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.local_addr()
     }
 
     /// The proxy's port.
     pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> &TcpProxyStats {
-        &self.stats
-    }
-
-    /// One line per fault given: `<fault> <connection> after <N> bytes`.
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().expect("tcp proxy log").clone()
-    }
-
-    /// Faults given, by kind.
-    pub fn counts(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        for line in self.log() {
-            let kind = line.split(' ').next().unwrap_or_default().to_string();
-            *out.entry(kind).or_insert(0) += 1;
-        }
-        out
+        self.local_addr().port()
     }
 }
 
 /// Serves one client connection of the main listener.
 async fn accept(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
-    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let id = shared.arrived();
     let _ = client.set_nodelay(true);
     if shared.config.ftp {
         let server = TcpStream::connect(shared.upstream).await?;
@@ -463,8 +379,7 @@ async fn ftp_control(
                         let Ok(Ok((data_client, _))) = accepted else {
                             return;
                         };
-                        shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-                        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                        let id = shared.arrived();
                         let _ = data_client.set_nodelay(true);
                         let fault = shared.decide(&format!("data connection {id}"));
                         let _ = carry(data_client, data_server, fault, shared).await;
@@ -520,6 +435,8 @@ fn passive_reply(code: u16, port: u16) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
 
     #[test]

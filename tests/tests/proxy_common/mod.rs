@@ -4,11 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use files::{RetryPolicy, UploadOutcome};
 use files_testkit::proxy::FaultProxy;
+use files_testkit::proxy_kit::RunningProxy;
+use files_testkit::tcp_proxy::TcpFaultProxy;
+use files_testkit::util::{random_bytes, sha256_hex};
 use futures::StreamExt;
 
 /// `name` from the environment as a number (decimal, or hex with `0x`), else `default`.
@@ -82,24 +86,56 @@ pub struct Tally {
     pub every_failure_costs_a_retry: bool,
 }
 
+/// What a [`Tally`] reads from a fault proxy: how many requests (HTTP) or connections (TCP)
+/// could be faulted, how many of them were (delays included), how many faults the client saw
+/// as failures.
+pub trait Counters {
+    /// `[picked, faulted, failures]`.
+    fn counters(&self) -> [u64; 3];
+}
+
+fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// HTTP: every request given a fault is in the log.
+impl Counters for FaultProxy {
+    fn counters(&self) -> [u64; 3] {
+        let s = self.stats();
+        [load(&s.picked), self.log().len() as u64, load(&s.failures)]
+    }
+}
+
+/// TCP: the proxy counts the connections it gave a fault.
+impl Counters for TcpFaultProxy {
+    fn counters(&self) -> [u64; 3] {
+        let s = self.stats();
+        [load(&s.picked), load(&s.faulted), load(&s.failures)]
+    }
+}
+
 impl Tally {
-    /// The tally of an HTTP proxy run.
-    pub fn of_http(
+    /// The tally of a run through `proxy` (HTTP or TCP): the retries are the ones the uploads
+    /// report, and every failure must cost one (override both where that does not hold).
+    pub fn of<S>(
         name: &'static str,
         seed: u64,
         uploads: u64,
-        proxy: &FaultProxy,
+        proxy: &RunningProxy<S>,
         outcomes: &[UploadOutcome],
-    ) -> Tally {
-        let stats = proxy.stats();
+    ) -> Tally
+    where
+        RunningProxy<S>: Counters,
+    {
+        let [picked, faulted, failures] = proxy.counters();
         Tally {
             name,
             seed,
             uploads,
             landed: outcomes.len() as u64,
-            picked: stats.picked.load(Ordering::Relaxed),
-            faulted: proxy.log().len() as u64,
-            failures: stats.failures.load(Ordering::Relaxed),
+            picked,
+            faulted,
+            failures,
             retries: outcomes.iter().map(|o| o.retries).sum(),
             counts: proxy.counts(),
             every_failure_costs_a_retry: true,
@@ -203,4 +239,50 @@ pub async fn upload_or_panic(
         .timeout(timeout)
         .await
         .unwrap_or_else(|e| panic!("{} failed: {e}", context()))
+}
+
+/// A run of uploads through the TCP proxy ([`TcpFaultProxy`]), each checked on the server's
+/// disk.
+pub struct DiskRun<'a> {
+    /// The proxy the uploads go through.
+    pub proxy: &'a TcpFaultProxy,
+    /// The run's seed.
+    pub seed: u64,
+    /// Part size.
+    pub part: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl DiskRun<'_> {
+    /// Upload `i`: a seeded body of three parts and a bit, to `faulted-{i}.bin` through `files`
+    /// one part at a time; then the file on the server's disk (`on_disk(key)`, read directly)
+    /// must be byte-identical to the body, and is removed.
+    pub async fn upload(
+        &self,
+        files: &files::Files,
+        i: u64,
+        on_disk: impl FnOnce(&str) -> PathBuf,
+    ) -> UploadOutcome {
+        let (seed, part) = (self.seed, self.part);
+        let body = random_bytes(seed ^ i, 3 * part + 1 + (i as usize * 997) % part);
+        let key = format!("faulted-{i}.bin");
+        let out = upload_or_panic(files, &key, &body, part, 1, self.timeout, || {
+            format!(
+                "upload {i} (seed {seed:#x}); {} faults given so far",
+                self.proxy.log().len()
+            )
+        })
+        .await;
+        let path = on_disk(&key);
+        let stored = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("upload {i} (seed {seed:#x}): {}: {e}", path.display()));
+        assert_eq!(
+            sha256_hex(&stored),
+            sha256_hex(&body),
+            "upload {i} (seed {seed:#x}): the file differs from the body"
+        );
+        std::fs::remove_file(&path).expect("remove the verified file");
+        out
+    }
 }
