@@ -550,6 +550,60 @@ fn azure_shared_key_does_not_leak() {
 }
 
 #[test]
+fn azure_sas_does_not_leak() {
+    capture();
+    let Some(az) = files_testkit::azurite::azurite_or_skip() else {
+        return;
+    };
+    let container = az.new_container("secrets-sas").expect("a container");
+    let keyed = files_azure::AzureAdapter::builder()
+        .connection_string(az.connection_string())
+        .container(&container)
+        .build()
+        .expect("an Azure adapter");
+    let sas = keyed
+        .container_sas("racwdl", std::time::Duration::from_secs(3600))
+        .expect("a container SAS");
+    // A SAS with a forged signature: as secret as a real one.
+    let (unsigned, _) = sas.split_once("&sig=").expect("a signature");
+    let forged = format!("{unsigned}&sig=S3CR3TforgedSASsignature0a1b2c3d4e5f6g7h8i9%3D");
+    let build = |sas: &str| {
+        files_azure::AzureAdapter::builder()
+            .endpoint(az.endpoint())
+            .container(&container)
+            .sas_token(sas)
+    };
+    let mut seen = Seen::default();
+    seen.debug("the builder", &build(&sas));
+    let rt = runtime();
+    rt.block_on(async {
+        let make = || Files::new(build(&sas).build().expect("an Azure adapter"));
+        exercise(&make, true, 64 << 10, &mut seen).await;
+        let bad = build(&forged).build().expect("an Azure adapter");
+        with_wrong_secret(Files::new(bad), &mut seen).await;
+    });
+    drop(rt);
+    // The signature is the secret (the rest of a SAS is its public policy), in both its
+    // encoded and decoded forms.
+    let sig = |s: &str| s.split_once("&sig=").unwrap().1.to_string();
+    let decoded = |s: &str| {
+        s.replace("%2B", "+")
+            .replace("%2F", "/")
+            .replace("%3D", "=")
+    };
+    seen.assert_clean(
+        "azure-sas",
+        &[
+            sig(&sas),
+            decoded(&sig(&sas)),
+            sig(&forged),
+            decoded(&sig(&forged)),
+        ],
+        &[],
+    );
+}
+
+#[test]
 fn gcs_access_token_and_session_url_do_not_leak() {
     capture();
     let fake = files_testkit::gcs::FakeGcs::start().expect("the fake GCS server");

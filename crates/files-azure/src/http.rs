@@ -340,8 +340,10 @@ pub fn classify(status: u16, code: Option<&str>) -> ErrorKind {
             | "InvalidAuthenticationInfo"
             | "NoAuthenticationInformation"
             | "AccountIsDisabled"
-            | "KeyBasedAuthenticationNotPermitted"
-            | "CannotVerifyCopySource" => Some(ErrorKind::Unauthorized),
+            | "KeyBasedAuthenticationNotPermitted" => Some(ErrorKind::Unauthorized),
+            // The copy's source could not be read: missing (404), or not authorized (403).
+            "CannotVerifyCopySource" if status == 404 => Some(ErrorKind::NotFound),
+            "CannotVerifyCopySource" => Some(ErrorKind::Unauthorized),
             "BlobNotFound" | "ContainerNotFound" | "ResourceNotFound" => Some(ErrorKind::NotFound),
             "ConditionNotMet"
             | "TargetConditionNotMet"
@@ -638,6 +640,8 @@ mod tests {
             (400, Some("InvalidBlobOrBlock"), InvalidInput),
             (416, Some("InvalidRange"), InvalidInput),
             (418, None, Other),
+            (404, Some("CannotVerifyCopySource"), NotFound),
+            (403, Some("CannotVerifyCopySource"), Unauthorized),
         ] {
             assert_eq!(classify(status, code), kind, "{status} {code:?}");
         }

@@ -274,8 +274,33 @@ impl AzureAdapter {
         }
     }
 
-    /// A service SAS for one blob, signed with the account key.
+    /// A service SAS for one blob, signed with the account key: its full URL.
     fn blob_sas(&self, key: &str, permissions: &str, expires: Duration) -> Result<String> {
+        let query = self.service_sas(Some(key), permissions, expires)?;
+        Ok(format!("{}?{query}", self.t().url(Some(key))))
+    }
+
+    /// A service SAS token for the whole container (`sv=...&sig=...`, no leading `?`), signed
+    /// with the account key: hand it to a client that should reach only this container, for
+    /// example [`AzureBuilder::sas_token`] of another process. `permissions` are the service's
+    /// letters in its order (`r` read, `a` add, `c` create, `w` write, `d` delete, `l` list);
+    /// it lasts `expires` (at most 7 days). Needs Shared Key.
+    pub fn container_sas(&self, permissions: &str, expires: Duration) -> Result<String> {
+        if permissions.is_empty() || !permissions.chars().all(|c| "racwdxyltmeopi".contains(c)) {
+            return Err(Error::invalid_input(format!(
+                "`{permissions}` are not SAS permission letters (racwdl...)"
+            )));
+        }
+        self.service_sas(None, permissions, expires)
+    }
+
+    /// The query of a service SAS for blob `key`, or the container when `None`.
+    fn service_sas(
+        &self,
+        key: Option<&str>,
+        permissions: &str,
+        expires: Duration,
+    ) -> Result<String> {
         let Credential::SharedKey(secret) = &self.t().credential else {
             return Err(Error::not_supported(
                 "Azure SAS URLs are signed with the account key: configure Shared Key",
@@ -296,16 +321,18 @@ impl AzureAdapter {
             "https,http"
         };
         const SV: &str = "2022-11-02";
-        let resource = format!("/blob/{}/{}/{key}", t.account, t.container);
+        let (resource, kind) = match key {
+            Some(key) => (format!("/blob/{}/{}/{key}", t.account, t.container), "b"),
+            None => (format!("/blob/{}/{}", t.account, t.container), "c"),
+        };
         // Service SAS string to sign, versions 2020-12-06 and later.
         let sts = format!(
-            "{permissions}\n{start}\n{expiry}\n{resource}\n\n\n{protocol}\n{SV}\nb\n\n\n\n\n\n\n"
+            "{permissions}\n{start}\n{expiry}\n{resource}\n\n\n{protocol}\n{SV}\n{kind}\n\n\n\n\n\n\n"
         );
         let sig = http::hmac(&sts, secret)?;
         let enc = |s: &str| http::encode(s, false);
         Ok(format!(
-            "{}?sv={SV}&spr={}&st={}&se={}&sr=b&sp={permissions}&sig={}",
-            t.url(Some(key)),
+            "sv={SV}&spr={}&st={}&se={}&sr={kind}&sp={permissions}&sig={}",
             enc(protocol),
             enc(&start),
             enc(&expiry),
