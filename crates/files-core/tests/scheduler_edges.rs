@@ -27,6 +27,39 @@ fn spawn_upload(
     tokio::spawn(upload.into_future())
 }
 
+/// Uploads `data` in parts of 16, one at a time, pauses once `pause_at` bytes are loaded and
+/// cancels while paused: the control (holding the token) and what the call returned.
+async fn pause_then_cancel(
+    files: &Files,
+    data: Vec<u8>,
+    pause_at: u64,
+) -> (UploadControl, Result<UploadOutcome>) {
+    let control = UploadControl::new();
+    let cancel = CancellationToken::new();
+    let c2 = control.clone();
+    let task = tokio::spawn(
+        files
+            .upload("k", data)
+            .part_size(16)
+            .concurrency(1)
+            .control(control.clone())
+            .cancellation(cancel.clone())
+            .on_progress(move |p| {
+                if p.loaded >= pause_at {
+                    c2.pause();
+                }
+            })
+            .into_future(),
+    );
+    assert_eq!(control.settled().await, UploadStatus::Paused);
+    cancel.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("cancel while paused must not hang")
+        .unwrap();
+    (control, result)
+}
+
 fn body(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
@@ -106,30 +139,8 @@ async fn part_sizes_the_provider_refuses_fail_before_any_call() {
 async fn cancel_while_paused_returns_and_keeps_the_session() {
     let adapter = Arc::new(Scripted::default());
     let files = Files::from_arc(adapter.clone());
-    let control = UploadControl::new();
-    let cancel = CancellationToken::new();
-    let c2 = control.clone();
-    let task = tokio::spawn(
-        files
-            .upload("k", body(100))
-            .part_size(16)
-            .concurrency(1)
-            .control(control.clone())
-            .cancellation(cancel.clone())
-            .on_progress(move |p| {
-                if p.loaded >= 16 {
-                    c2.pause();
-                }
-            })
-            .into_future(),
-    );
-    assert_eq!(control.settled().await, UploadStatus::Paused);
-    cancel.cancel();
-    let err = tokio::time::timeout(Duration::from_secs(60), task)
-        .await
-        .expect("cancel while paused must not hang")
-        .unwrap()
-        .unwrap_err();
+    let (control, result) = pause_then_cancel(&files, body(100), 16).await;
+    let err = result.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Cancelled);
     assert_eq!(control.status(), UploadStatus::Error);
     assert_eq!(adapter.aborts.load(Ordering::SeqCst), 0);
@@ -164,26 +175,8 @@ async fn parts_landed_after_the_last_checkpoint_are_checked_by_md5_etag() {
     });
     let files = Files::from_arc(adapter.clone());
     let data = body(160); // 10 parts of 16
-    let control = UploadControl::new();
-    let cancel = CancellationToken::new();
-    let c2 = control.clone();
-    let task = tokio::spawn(
-        files
-            .upload("k", data.clone())
-            .part_size(16)
-            .concurrency(1)
-            .control(control.clone())
-            .cancellation(cancel.clone())
-            .on_progress(move |p| {
-                if p.loaded >= 32 {
-                    c2.pause();
-                }
-            })
-            .into_future(),
-    );
-    assert_eq!(control.settled().await, UploadStatus::Paused);
-    cancel.cancel();
-    let err = task.await.unwrap().unwrap_err();
+    let (control, result) = pause_then_cancel(&files, data.clone(), 32).await;
+    let err = result.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Cancelled);
     let token = control.token().expect("a resumable token");
     let confirmed = token.fingerprint.parts.len() as u32;
@@ -226,26 +219,7 @@ async fn unverifiable_landed_parts_are_sent_again() {
     let files = Files::from_arc(adapter.clone());
     let data = body(64);
     let token = {
-        let control = UploadControl::new();
-        let cancel = CancellationToken::new();
-        let c2 = control.clone();
-        let task = tokio::spawn(
-            files
-                .upload("k", data.clone())
-                .part_size(16)
-                .concurrency(1)
-                .control(control.clone())
-                .cancellation(cancel.clone())
-                .on_progress(move |p| {
-                    if p.loaded >= 16 {
-                        c2.pause();
-                    }
-                })
-                .into_future(),
-        );
-        assert_eq!(control.settled().await, UploadStatus::Paused);
-        cancel.cancel();
-        let _ = task.await.unwrap();
+        let (control, _) = pause_then_cancel(&files, data.clone(), 16).await;
         control.token().unwrap()
     };
     // A part lands with the body's bytes but is reported with neither CRC32C nor ETag.
@@ -283,29 +257,8 @@ async fn a_resume_during_the_providers_assembly_waits_for_the_object() {
     let adapter = Arc::new(Scripted::default());
     let files = Files::from_arc(adapter.clone());
     let data = body(64);
-    let control = UploadControl::new();
-    let cancel = CancellationToken::new();
-    let c2 = control.clone();
-    let task = tokio::spawn(
-        files
-            .upload("k", data.clone())
-            .part_size(16)
-            .concurrency(1)
-            .control(control.clone())
-            .cancellation(cancel.clone())
-            .on_progress(move |p| {
-                if p.loaded >= 16 {
-                    c2.pause();
-                }
-            })
-            .into_future(),
-    );
-    assert_eq!(control.settled().await, UploadStatus::Paused);
-    cancel.cancel();
-    assert_eq!(
-        task.await.unwrap().unwrap_err().kind(),
-        ErrorKind::Cancelled
-    );
+    let (control, result) = pause_then_cancel(&files, data.clone(), 16).await;
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
     let mut token = control.token().expect("a resumable token");
     token.completing = true;
     let json = token.to_json();
