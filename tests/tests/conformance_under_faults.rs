@@ -1,7 +1,8 @@
 //! The conformance suite again, with every client going through a `FaultyAdapter` that fails
 //! about one part request in five (before sending, after landing, half-landed appends) and
-//! loses half of the completes' answers: the API must behave exactly the same, because the
-//! scheduler retries what it may. (No stalls here: the suite sets no per-request timeout.)
+//! loses half of the completes' answers, and cuts about a third of the download bodies: the API
+//! must behave exactly the same, because the client retries and resumes what it may. (No
+//! stalls here: the suite sets no per-request timeout.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use files_testkit::{FaultConfig, FaultyAdapter};
 fn faulty_client(inner: Arc<dyn Adapter>, seed: u64) -> Files {
     let config = FaultConfig {
         stall: 0.0,
+        cut_download: 0.3,
         ..FaultConfig::mixed(seed, 0.2)
     };
     Files::from_arc(Arc::new(FaultyAdapter::new(inner, config))).with_retry(RetryPolicy {

@@ -5,6 +5,9 @@
 //! byte-identical to its body (SHA-256 of what moto holds, asked directly, not through the
 //! proxy), and the run reports the retries it took.
 //!
+//! Downloads through the same proxy have their bodies cut half-way (head sent, half the body,
+//! connection reset): each must still yield the object byte for byte.
+//!
 //! A failure names the seed; `FILES_PROXY_SEED` replays a run, `FILES_PROXY_UPLOADS` changes
 //! the count for a quick local run.
 
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use files::{Body, Files, RetryPolicy};
 use files_s3::S3Adapter;
-use files_testkit::proxy::{FaultProxy, ProxyConfig};
+use files_testkit::proxy::{Fault, FaultProxy, ProxyConfig};
 use files_testkit::servers::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, moto_or_skip};
 use files_testkit::util::{random_bytes, sha256_hex};
 use futures::StreamExt;
@@ -122,4 +125,74 @@ async fn two_hundred_faulted_s3_uploads_land_byte_identical() {
         retries >= failures,
         "{retries} retries for {failures} injected failures"
     );
+}
+
+/// Single-stream downloads whose bodies moto's answers are cut half-way through by the proxy
+/// (half the GETs: head and half the body sent, then the connection reset) yield the object
+/// byte for byte, whole, ranged and into a file: the client asks for the rest as a range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_downloads_cut_mid_body_resume_byte_identical() {
+    let moto = files_testkit::require_server!(moto_or_skip());
+    let bucket = moto.new_bucket("proxy-get").expect("a bucket");
+    let seed = env_u64("FILES_PROXY_SEED", 0xC07_B0D1);
+    let upstream: SocketAddr = format!("127.0.0.1:{}", moto.port()).parse().unwrap();
+    let mut config = ProxyConfig::all_faults(seed, 0.5, |head| head.method == "GET");
+    config.faults = vec![(Fault::CutBody, 1)];
+    let proxy = FaultProxy::start(upstream, config)
+        .await
+        .expect("the proxy");
+    let client = |endpoint: String| {
+        Files::new(
+            S3Adapter::builder()
+                .bucket(&bucket)
+                .region(REGION)
+                .endpoint(endpoint)
+                .path_style(true)
+                .credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+                .build()
+                .unwrap(),
+        )
+        .with_retry(RetryPolicy {
+            max_retries: 10,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(50),
+            deadline: Duration::from_secs(60),
+        })
+    };
+    let (files, direct) = (
+        client(proxy.endpoint()),
+        client(moto.endpoint().to_string()),
+    );
+    let body = random_bytes(seed, (6 << 20) + 4321);
+    direct
+        .upload("cut/obj.bin", Body::from_bytes(body.clone()))
+        .await
+        .unwrap();
+    let want = sha256_hex(&body);
+    for round in 0..6 {
+        let got = files.download("cut/obj.bin").await.unwrap().bytes().await;
+        let got = got.unwrap_or_else(|e| panic!("round {round} (seed {seed:#x}): {e}"));
+        assert_eq!(sha256_hex(&got), want, "round {round} (seed {seed:#x})");
+    }
+    let got = files
+        .download("cut/obj.bin")
+        .range(1_000_000u64..5_000_000)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        sha256_hex(&got),
+        sha256_hex(&body[1_000_000..5_000_000]),
+        "the range"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("obj.bin");
+    let n = files.download("cut/obj.bin").await.unwrap().to_file(&path);
+    assert_eq!(n.await.unwrap(), body.len() as u64);
+    assert_eq!(sha256_hex(&std::fs::read(&path).unwrap()), want, "the file");
+    let cuts = proxy.log().len();
+    eprintln!("{cuts} download bodies cut (seed {seed:#x})");
+    assert!(cuts >= 4, "only {cuts} bodies were cut: {:?}", proxy.log());
 }

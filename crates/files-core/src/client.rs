@@ -16,6 +16,7 @@ use crate::adapter::{
 };
 use crate::body::{Body, ByteStream};
 use crate::control::UploadControl;
+use crate::download;
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::RetryPolicy;
 use crate::scheduler::{self, Job, Progress, ProgressFn, UploadOutcome};
@@ -114,6 +115,37 @@ impl Files {
         self.retry.run(self.timeout, op).await.map(|(v, _)| v)
     }
 
+    /// One `get` of `key` (retried), whose body, on a provider that reads ranges, resumes
+    /// from the first byte not yet yielded when it breaks off ([`download::resuming`]).
+    /// Errors carry `op` as their operation.
+    async fn get_resuming(
+        &self,
+        op: &'static str,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<GetResponse> {
+        let resp = self
+            .retried(|_| self.adapter.get(key, range))
+            .await
+            .map_err(self.ctx(op, key))?;
+        if !self.capabilities().range_read {
+            return Ok(resp);
+        }
+        let (provider, owned_key) = (self.adapter.provider(), key.to_string());
+        let resumer = download::Resumer {
+            adapter: self.adapter.clone(),
+            key: owned_key.clone(),
+            retry: self.retry,
+            timeout: self.timeout,
+            ctx: Box::new(move |e: Error| {
+                e.with_operation(op)
+                    .with_provider(provider)
+                    .with_key(owned_key.clone())
+            }),
+        };
+        Ok(download::resuming(resp, resumer))
+    }
+
     /// Starts an upload of `body` to `key`; configure it, then `.await` it.
     pub fn upload(&self, key: impl Into<String>, body: impl Into<Body>) -> UploadBuilder {
         UploadBuilder {
@@ -156,6 +188,14 @@ impl Files {
     }
 
     /// Starts a download; add `.range(..)` for part of the object, then `.await` it.
+    ///
+    /// A single-stream download survives its body breaking off: on a provider that reads
+    /// ranges, a retryable failure mid-body (a reset connection, a body shorter than announced)
+    /// asks for the rest, from the first byte not yet yielded, under the retry policy (breaks
+    /// without progress in between share one budget). It resumes only while the object is
+    /// provably the same version (same ETag, else same size and modification time); a new
+    /// version fails the stream with [`ErrorKind::Conflict`], and nothing to compare fails it
+    /// with the break itself, so versions are never spliced.
     pub fn download(&self, key: impl Into<String>) -> DownloadBuilder {
         DownloadBuilder {
             files: self.clone(),
@@ -192,10 +232,7 @@ impl Files {
                 .await
                 .map_err(self.ctx("copy", from));
         }
-        let got = self
-            .retried(|_| self.adapter.get(from, None))
-            .await
-            .map_err(self.ctx("copy", from))?;
+        let got = self.get_resuming("copy", from, None).await?;
         let len = got.range.end - got.range.start;
         let mut options = PutOptions::default();
         let caps = self.capabilities();
@@ -533,12 +570,9 @@ impl DownloadBuilder {
                 return Ok(self.ranged(meta, whole));
             }
         }
-        let range = self.range;
-        let resp = files
-            .retried(|_| files.adapter.get(key, range))
-            .await
-            .map_err(files.ctx("download", key))?;
-        Ok(Download { inner: resp })
+        Ok(Download {
+            inner: files.get_resuming("download", key, self.range).await?,
+        })
     }
 
     /// The parallel download of `whole` (more than one chunk) of the object `meta` describes.

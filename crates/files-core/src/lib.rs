@@ -46,6 +46,7 @@ pub mod body;
 pub mod checkpoint;
 mod client;
 mod control;
+mod download;
 pub mod error;
 pub mod listing;
 pub mod part_file;

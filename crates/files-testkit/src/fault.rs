@@ -10,7 +10,10 @@
 //!   (a half-landed append); on the parts family it acts like **after**;
 //! * **stall**: the call sleeps for [`FaultConfig::stall_for`] before delegating (cut by the
 //!   call's timeout, or, without one, merely slow);
-//! * **ambiguous complete**: `complete` / `finish` succeeds inside, then an error is returned.
+//! * **ambiguous complete**: `complete` / `finish` succeeds inside, then an error is returned;
+//! * **cut download**: a `get`'s body breaks off after a drawn prefix (a connection reset in
+//!   the middle of a download); only on an inner adapter that reads ranges, since that is what
+//!   lets a client resume the rest.
 //!
 //! Decisions are deterministic per seed: each request is identified by its operation, its part
 //! number (or offset) and how many times it was tried, and that identity seeds the draw, so the
@@ -55,6 +58,8 @@ pub struct FaultConfig {
     pub stall_for: Duration,
     /// `complete` / `finish` succeeds inside, then fails anyway.
     pub ambiguous_complete: f64,
+    /// A `get`'s body breaks off (with an injected error) after a drawn number of bytes.
+    pub cut_download: f64,
     /// The kind of every injected error (default [`ErrorKind::Transient`]); a non-retryable
     /// kind (e.g. [`ErrorKind::Unauthorized`]) checks that such errors are not retried.
     pub error_kind: ErrorKind,
@@ -74,6 +79,7 @@ impl FaultConfig {
             stall: 0.0,
             stall_for: Duration::from_secs(30),
             ambiguous_complete: 0.0,
+            cut_download: 0.0,
             error_kind: ErrorKind::Transient,
             max_faults_per_request: 3,
         }
@@ -121,6 +127,8 @@ pub struct FaultCounts {
     pub injected_stall: u64,
     /// Injected: `complete` / `finish` succeeded, then failed.
     pub injected_ambiguous: u64,
+    /// Injected: a download's body broke off.
+    pub injected_cut: u64,
 }
 
 impl FaultCounts {
@@ -131,7 +139,7 @@ impl FaultCounts {
 
     /// Every injected fault.
     pub fn total_faults(&self) -> u64 {
-        self.part_faults() + self.injected_ambiguous
+        self.part_faults() + self.injected_ambiguous + self.injected_cut
     }
 
     /// Every call that reached the wrapper and would reach a provider (key validation and
@@ -169,6 +177,7 @@ struct Counters {
     injected_partial: AtomicU64,
     injected_stall: AtomicU64,
     injected_ambiguous: AtomicU64,
+    injected_cut: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -181,6 +190,7 @@ enum Op {
     Append,
     Complete,
     Finish,
+    Get,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,6 +308,7 @@ impl FaultyAdapter {
             injected_partial: g(&c.injected_partial),
             injected_stall: g(&c.injected_stall),
             injected_ambiguous: g(&c.injected_ambiguous),
+            injected_cut: g(&c.injected_cut),
         }
     }
 
@@ -314,6 +325,7 @@ impl FaultyAdapter {
             Op::Append => 2,
             Op::Complete => 3,
             Op::Finish => 4,
+            Op::Get => 5,
         };
         let seed = mix(mix(mix(self.config.seed ^ mix(op_tag)) ^ str_hash(key))
             ^ mix(id)
@@ -527,7 +539,21 @@ impl Adapter for FaultyAdapter {
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetResponse> {
         self.other();
-        self.inner.get(key, range).await
+        let mut resp = self.inner.get(key, range).await?;
+        let len = resp.range.end - resp.range.start;
+        if self.config.cut_download <= 0.0 || len == 0 || !self.inner.capabilities().range_read {
+            return Ok(resp);
+        }
+        let (r, mut rng, allowed) = self.draw(Op::Get, key, resp.range.start);
+        if !allowed || r >= self.config.cut_download {
+            return Ok(resp);
+        }
+        self.note_fault(Op::Get, key, resp.range.start);
+        bump(&self.counters.injected_cut);
+        let keep = rng.u64(0..len);
+        let error = self.injected("download body cut");
+        resp.stream = cut_after(resp.stream, keep, error);
+        Ok(resp)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -675,4 +701,29 @@ impl OffsetUpload for FaultyAdapter {
         let call = self.offset().map(|o| o.cancel(spec, session));
         self.counted(&self.counters.aborts, call).await
     }
+}
+
+/// `stream`'s first `keep` bytes, then `error` (the rest is never read).
+fn cut_after(stream: ByteStream, keep: u64, error: Error) -> ByteStream {
+    use futures::StreamExt as _;
+    let state = (stream, keep, Some(error));
+    Box::pin(futures::stream::unfold(
+        state,
+        |(mut stream, left, error)| async move {
+            let error = error?;
+            if left == 0 {
+                return Some((Err(error), (stream, 0, None)));
+            }
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    let n = (chunk.len() as u64).min(left);
+                    let piece = chunk.slice(..n as usize);
+                    Some((Ok(piece), (stream, left - n, Some(error))))
+                }
+                // The inner body ended or failed first: pass that on.
+                Some(Err(e)) => Some((Err(e), (stream, 0, None))),
+                None => None,
+            }
+        },
+    ))
 }

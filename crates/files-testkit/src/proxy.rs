@@ -12,6 +12,9 @@
 //! - [`Fault::Stall`]: holds the connection silent for longer than the client's timeout;
 //! - [`Fault::CutResponse`]: forwards the request (it **lands** on the server), then sends only
 //!   the first bytes of the answer and closes — the client cannot know it landed;
+//! - [`Fault::CutBody`]: forwards the request, then sends the answer's head and the first half
+//!   of its body (a body with a `Content-Length`) and resets the connection: a download broken
+//!   off in the middle;
 //! - [`Fault::Delay`]: waits, then forwards normally (not a failure).
 //!
 //! Every decision comes from one seeded generator, and every injected fault is logged
@@ -44,6 +47,9 @@ pub enum Fault {
     Stall,
     /// The request is forwarded and lands; the answer is cut after a few bytes.
     CutResponse,
+    /// The request is forwarded; the answer's head and half its body are sent, then the
+    /// connection is reset.
+    CutBody,
     /// The request is forwarded after [`ProxyConfig::delay`] (not a failure).
     Delay,
 }
@@ -294,6 +300,17 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
         let body = response_body(&resp_head, &request.head.method)?;
         let resp_head = rewrite_location(resp_head, shared.upstream, shared.addr);
         wr.write_all(&resp_head).await?;
+        if fault == Some(Fault::CutBody) {
+            // Half the body, then a reset: the client has a head that promised more.
+            if let BodyLen::Length(n) = body {
+                tokio::io::copy(&mut (&mut up_rd).take(n / 2), &mut wr).await?;
+            }
+            wr.flush().await?;
+            if let Ok(s) = wr.reunite(rd.into_inner()) {
+                let _ = s.set_zero_linger();
+            }
+            return Ok(());
+        }
         copy_body(&mut up_rd, &mut wr, &body).await?;
         if body == BodyLen::UntilClose {
             return Ok(());
@@ -385,6 +402,7 @@ fn fault_name(f: Fault) -> String {
         Fault::Status(code, name) => format!("status-{code}-{name}"),
         Fault::Stall => "stall".into(),
         Fault::CutResponse => "cut-response".into(),
+        Fault::CutBody => "cut-body".into(),
         Fault::Delay => "delay".into(),
     }
 }
