@@ -236,7 +236,7 @@ impl AzureAdapter {
 
     /// The official client of blob `key`.
     pub(crate) fn blob(&self, key: &str) -> azure_storage_blob::BlobClient {
-        sdk::blob_client(&self.inner.sdk, key)
+        self.inner.sdk.blob_client(key)
     }
 
     /// Get Blob Properties: the blob's response headers.

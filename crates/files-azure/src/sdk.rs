@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use azure_core::credentials::Secret;
 use azure_core::http::policies::{Policy, PolicyResult};
 use azure_core::http::{ClientOptions, Context, Request, RetryOptions, Transport, Url};
-use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use files_core::{Error, ErrorKind, Result};
 
 use crate::config::Credential;
@@ -51,12 +51,8 @@ impl SharedKeyPolicy {
     fn sign(&self, request: &mut Request) -> Result<String> {
         request.insert_header("x-ms-date", http_date(SystemTime::now()));
         let url = request.url().clone();
-        let query: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let query: Vec<(&str, String)> =
-            query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let pairs: Vec<_> = url.query_pairs().collect();
+        let query: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (&**k, v.to_string())).collect();
         let headers: Vec<(String, String)> = request
             .headers()
             .iter()
@@ -138,11 +134,6 @@ pub(crate) fn container_client(
         version: API_VERSION.to_string(),
     };
     BlobContainerClient::new(url, token, Some(options)).map_err(|e| map_error("client set-up", e))
-}
-
-/// The official blob client of `key` in `container`.
-pub(crate) fn blob_client(container: &BlobContainerClient, key: &str) -> BlobClient {
-    container.blob_client(key)
 }
 
 /// Maps an error of the official client for operation `op`: a service answer by its status,
