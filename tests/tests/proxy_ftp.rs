@@ -119,3 +119,69 @@ async fn faulted_uploads(seed: u64, uploads: u64, faults: Vec<(TcpFault, u32)>) 
     }
     .report_and_check("data connections");
 }
+
+/// Downloads whose passive data connections are reset or closed half-way (after a seeded
+/// number of the server's bytes) still yield the file byte for byte, whole, ranged and as the
+/// source of a streamed copy (FTP has no server-side copy): the client resumes with `REST` from
+/// the first byte it has not yielded, after checking the file's version (MDTM and SIZE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftp_downloads_cut_mid_body_resume_byte_identical() {
+    use files_testkit::util::{random_bytes, sha256_hex};
+    let seed = proxy_common::seed(0xD0_C07);
+    let server = files_testkit::require_server!(pyftpdlib_or_skip());
+    let root = server.new_root("proxy-get");
+    let upstream: SocketAddr = format!("127.0.0.1:{}", server.port()).parse().unwrap();
+    const SIZE: usize = (3 << 20) + 777;
+    let mut config = TcpProxyConfig::ftp(seed, 0.5, 1..SIZE as u64 / 2);
+    config.faults = vec![(TcpFault::Reset, 1), (TcpFault::Cut, 1)];
+    config.server_bytes = true;
+    let proxy = TcpFaultProxy::start(upstream, config)
+        .await
+        .expect("the proxy");
+    let files = Files::new(
+        FtpAdapter::builder("127.0.0.1")
+            .port(proxy.port())
+            .user(server.user())
+            .password(server.password())
+            .root(&root)
+            .connect_timeout(TIMEOUT)
+            .build()
+            .expect("an FTP adapter"),
+    )
+    .with_retry(proxy_common::retry());
+    let body = random_bytes(seed, SIZE);
+    let want = sha256_hex(&body);
+    let on_disk = |key: &str| server.dir().join(&root).join(key);
+    std::fs::create_dir_all(on_disk("d")).unwrap();
+    std::fs::write(on_disk("d/obj.bin"), &body).unwrap();
+
+    for round in 0..6 {
+        let got = files.download("d/obj.bin").await;
+        let got = got.unwrap().bytes().await;
+        let got = got.unwrap_or_else(|e| panic!("round {round} (seed {seed:#x}): {e}"));
+        assert_eq!(sha256_hex(&got), want, "round {round} (seed {seed:#x})");
+    }
+    let got = files
+        .download("d/obj.bin")
+        .range(500_000u64..3_000_000)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        sha256_hex(&got),
+        sha256_hex(&body[500_000..3_000_000]),
+        "the range (seed {seed:#x})"
+    );
+    files.copy("d/obj.bin", "d/copy.bin").await.unwrap();
+    let copied = std::fs::read(on_disk("d/copy.bin")).unwrap();
+    assert_eq!(sha256_hex(&copied), want, "the copy (seed {seed:#x})");
+
+    let cuts = proxy.stats().failures.load(Ordering::Relaxed);
+    eprintln!(
+        "{cuts} data connections cut (seed {seed:#x}): {:?}",
+        proxy.log()
+    );
+    assert!(cuts >= 4, "only {cuts} data connections were cut");
+}

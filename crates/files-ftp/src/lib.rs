@@ -491,8 +491,10 @@ async fn read_step(mut r: Reading) -> Result<Option<(Bytes, Reading)>> {
         match read {
             Ok(0) => {
                 r.lease.as_mut().map(Lease::mark_broken);
-                return Err(Error::conflict(format!(
-                    "the object ended {} bytes short while being read (it changed during the download)",
+                // The data connection closed early: dropped, or the file shrank. Retryable:
+                // the client asks for the rest and compares versions (MDTM and SIZE).
+                return Err(Error::transient(format!(
+                    "the data connection ended {} bytes early (it dropped, or the object changed)",
                     r.remaining - filled as u64
                 ))
                 .with_operation("get")

@@ -17,6 +17,9 @@
 //! - [`TcpFault::Delay`]: the server connection is opened after [`TcpProxyConfig::delay`]
 //!   (not a failure).
 //!
+//! With [`TcpProxyConfig::server_bytes`], N counts the server's bytes instead (a download broken
+//! off after N bytes of its body).
+//!
 //! With [`TcpProxyConfig::ftp`], the proxy also carries FTP's passive data connections: it
 //! rewrites the `227` (`PASV`) and `229` (`EPSV`) replies on the control connection so that the
 //! client dials a proxy listener, which forwards to the server's data port. Then only the data
@@ -87,6 +90,9 @@ pub struct TcpProxyConfig {
     pub delay: Duration,
     /// Carry FTP passive data connections (and fault only those).
     pub ftp: bool,
+    /// `fault_bytes` counts the bytes the server sent (downloads), not the client's;
+    /// [`TcpFault::CutReply`] still counts the client's.
+    pub server_bytes: bool,
 }
 
 impl TcpProxyConfig {
@@ -107,6 +113,7 @@ impl TcpProxyConfig {
             stall: Duration::from_secs(3),
             delay: Duration::from_millis(50),
             ftp: false,
+            server_bytes: false,
         }
     }
 
@@ -229,10 +236,10 @@ async fn carry(
     };
     // A cut reply lets every client byte through; once `at` of them have, the server's next
     // bytes (the answer to what just landed) are swallowed and the connection ends.
-    let up_limit = if kind == TcpFault::CutReply {
-        u64::MAX
-    } else {
-        at
+    let (up_limit, down_limit) = match kind {
+        TcpFault::CutReply => (u64::MAX, u64::MAX),
+        _ if shared.config.server_bytes => (u64::MAX, at),
+        _ => (at, u64::MAX),
     };
     let reply_after = if kind == TcpFault::CutReply {
         at
@@ -247,7 +254,7 @@ async fn carry(
         let down = copy_until(
             &mut sr,
             &mut cw,
-            u64::MAX,
+            down_limit,
             None,
             Some((&up_seen, reply_after)),
         );
