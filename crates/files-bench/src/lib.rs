@@ -85,3 +85,24 @@ pub fn machine_with_load(at_start: &str) -> String {
         load_average()
     )
 }
+
+/// The user+system CPU seconds process `pid` has used so far (from `/proc/PID/stat`; 0 if it
+/// cannot be read), at the usual 100 clock ticks a second.
+pub fn process_cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command name (which may hold spaces) start with the state (field
+    // 3); utime and stime are fields 14 and 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
