@@ -82,7 +82,9 @@ impl Files {
         self
     }
 
-    /// The default per-request timeout of this client's calls (none by default).
+    /// The default per-request timeout of this client's calls (none by default). On a
+    /// download it also bounds each wait for the next piece of the body: a body silent for
+    /// longer is treated as broken off, and resumed.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -190,12 +192,13 @@ impl Files {
     /// Starts a download; add `.range(..)` for part of the object, then `.await` it.
     ///
     /// A single-stream download survives its body breaking off: on a provider that reads
-    /// ranges, a retryable failure mid-body (a reset connection, a body shorter than announced)
-    /// asks for the rest, from the first byte not yet yielded, under the retry policy (breaks
-    /// without progress in between share one budget). It resumes only while the object is
-    /// provably the same version (same ETag, else same size and modification time); a new
-    /// version fails the stream with [`ErrorKind::Conflict`], and nothing to compare fails it
-    /// with the break itself, so versions are never spliced.
+    /// ranges, a retryable failure mid-body (a reset connection, a body shorter than announced,
+    /// a body silent for longer than the [timeout](Files::with_timeout)) asks for the rest,
+    /// from the first byte not yet yielded, under the retry policy (breaks without progress in
+    /// between share one budget). It resumes only while the object is provably the same
+    /// version (same ETag, else same size and modification time); a new version fails the
+    /// stream with [`ErrorKind::Conflict`], and nothing to compare fails it with the break
+    /// itself, so versions are never spliced.
     pub fn download(&self, key: impl Into<String>) -> DownloadBuilder {
         DownloadBuilder {
             files: self.clone(),

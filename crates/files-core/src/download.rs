@@ -1,5 +1,6 @@
 //! A single-stream download that survives its body breaking off: on a retryable failure in the
-//! middle of the body (a reset connection, a body shorter than announced), the rest is asked for
+//! middle of the body (a reset connection, a body shorter than announced, a body silent for
+//! longer than the per-request timeout), the rest is asked for
 //! again as a byte range starting at the first byte not yet yielded, under the client's retry
 //! policy, and only if the object is provably the same version (its ETag, else its size and
 //! modification time). The caller sees one uninterrupted stream of the right bytes, or an error.
@@ -87,7 +88,20 @@ impl State {
     async fn next(&mut self) -> Option<Result<bytes::Bytes>> {
         loop {
             let stream = self.stream.as_mut()?;
-            let failure = match stream.next().await {
+            let next = match self.r.timeout {
+                // The per-request timeout also bounds each wait for the body's next piece: a
+                // body that goes silent is a break like any other.
+                Some(t) => tokio::time::timeout(t, stream.next())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Some(Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!("the body sent nothing for {} ms", t.as_millis()),
+                        )))
+                    }),
+                None => stream.next().await,
+            };
+            let failure = match next {
                 Some(Ok(chunk)) if chunk.is_empty() => continue,
                 Some(Ok(chunk)) => {
                     let len = chunk.len() as u64;

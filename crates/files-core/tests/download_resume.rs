@@ -23,6 +23,8 @@ enum Act {
     Refuse(ErrorKind),
     /// Serves the range from another version (another ETag and modification time).
     NewVersion,
+    /// Serves `n` bytes of it, then goes silent (never ends).
+    StallAfter(usize),
 }
 
 #[derive(Debug)]
@@ -129,6 +131,11 @@ impl Adapter for Breaking {
             Act::EndAfter(n) => (self.meta(false), pieces(body.slice(..n), None)),
             Act::Refuse(kind) => return Err(Error::new(kind, "refused")),
             Act::NewVersion => (self.meta(true), pieces(body, None)),
+            Act::StallAfter(n) => (
+                self.meta(false),
+                Box::pin(pieces(body.slice(..n), None).chain(futures::stream::pending()))
+                    as ByteStream,
+            ),
         };
         Ok(GetResponse {
             meta,
@@ -364,4 +371,31 @@ async fn a_provider_that_cannot_read_ranges_is_not_resumed() {
     assert_eq!(got, &data[..10_000]);
     assert_eq!(err.expect("the break").kind(), ErrorKind::Transient);
     assert_eq!(asked(&a), vec![None]);
+}
+
+#[tokio::test]
+async fn a_silent_body_is_a_break_under_the_request_timeout() {
+    let data = random_bytes(40_000, 11);
+    let a = std::sync::Arc::new(Breaking::new(
+        data.clone(),
+        [Act::StallAfter(12_000), Act::StallAfter(3_000)],
+    ));
+    let files = client(&a, 3).with_timeout(Duration::from_millis(100));
+    let (got, err) = drain(files.download("k").await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(sha(&got), sha(&data));
+    assert_eq!(
+        asked(&a),
+        vec![None, Some(12_000..40_000), Some(15_000..40_000)]
+    );
+
+    // Without a timeout nothing bounds the wait: the stream is still waiting after a while.
+    let a = std::sync::Arc::new(Breaking::new(data.clone(), [Act::StallAfter(12_000)]));
+    let mut s = client(&a, 3).download("k").await.unwrap().into_stream();
+    let mut got = 0;
+    while got < 12_000 {
+        got += s.next().await.unwrap().unwrap().len();
+    }
+    let waited = tokio::time::timeout(Duration::from_millis(300), s.next()).await;
+    assert!(waited.is_err(), "no timeout, no break");
 }
