@@ -101,6 +101,13 @@ pub struct DownloadArgs {
     /// The range size of a parallel download (default 8MiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<u64>,
+    /// Cap the average download rate, in bytes per second (e.g. 20MiB).
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    pub bwlimit: Option<u64>,
+    /// Discard the partial file an earlier, interrupted download of DEST left, instead of
+    /// continuing it.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 /// `files ls`.

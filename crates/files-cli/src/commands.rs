@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 
 use crate::args::{CopyArgs, DownloadArgs, LsArgs, RmArgs, StatArgs};
+use crate::fetch;
 use crate::parse::{RangeArg, base_name, is_url, location_to_url, rfc3339};
 use crate::{EXIT_INTERRUPTED, Interrupts};
 
@@ -86,7 +87,7 @@ pub(crate) fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
-fn io_err(op: &'static str, path: &Path) -> impl Fn(std::io::Error) -> Error {
+pub(crate) fn io_err(op: &'static str, path: &Path) -> impl Fn(std::io::Error) -> Error {
     let key = path.display().to_string();
     move |e| Error::from_io(e).with_operation(op).with_key(key.clone())
 }
@@ -114,6 +115,34 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
             })
         }
     };
+    if a.dest != "-" {
+        let mut dest = PathBuf::from(&a.dest);
+        if a.dest.ends_with('/') || dest.is_dir() {
+            let name = base_name(&key).ok_or_else(|| {
+                Error::invalid_input(
+                    "the source key has no name to use in the destination directory",
+                )
+            })?;
+            dest = dest.join(name);
+        }
+        let file_name = dest
+            .file_name()
+            .ok_or_else(|| Error::invalid_input("the destination has no file name"))?
+            .to_string_lossy()
+            .into_owned();
+        let req = fetch::Request {
+            files: &files,
+            key: &key,
+            start: range.map_or(0, |r| r.start),
+            end: range.and_then(|r| r.end),
+            concurrency: a.concurrency,
+            chunk_size: a.chunk_size,
+            bwlimit: a.bwlimit,
+            restart: a.restart,
+        };
+        return fetch::to_file(req, &dest, &file_name, interrupts).await;
+    }
+
     let mut request = files.download(key.clone());
     if let Some(r) = range {
         request = request.range(r);
@@ -127,71 +156,19 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
     let download = request.await?;
     let served = download.range();
     let expected = served.end - served.start;
-
-    if a.dest == "-" {
-        let pb = progress_bar(expected, false);
-        let mut out = tokio::io::stdout();
-        let copy = write_stream(download.into_stream(), &mut out, &pb);
-        let n = tokio::select! {
-            r = copy => r.map_err(|e| e.with_operation("download").with_key(key.clone()))?,
-            _ = interrupts.recv() => {
-                pb.finish_and_clear();
-                eprintln!("interrupted");
-                return Ok(ExitCode::from(EXIT_INTERRUPTED));
-            }
-        };
-        pb.finish_and_clear();
-        check_len(n, expected, &key)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    let mut dest = PathBuf::from(&a.dest);
-    if a.dest.ends_with('/') || dest.is_dir() {
-        let name = base_name(&key).ok_or_else(|| {
-            Error::invalid_input("the source key has no name to use in the destination directory")
-        })?;
-        dest = dest.join(name);
-    }
-    let file_name = dest
-        .file_name()
-        .ok_or_else(|| Error::invalid_input("the destination has no file name"))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dest.with_file_name(format!(".{file_name}.fls-download-{}", std::process::id()));
     let pb = progress_bar(expected, false);
-    let copy = async {
-        let mut f = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(io_err("create", &tmp))?;
-        let n = write_stream(download.into_stream(), &mut f, &pb).await?;
-        f.sync_all().await.map_err(io_err("sync", &tmp))?;
-        Ok::<u64, Error>(n)
-    };
-    let result = tokio::select! {
-        r = copy => Some(r),
-        _ = interrupts.recv() => None,
-    };
-    pb.finish_and_clear();
-    let n = match result {
-        Some(Ok(n)) => n,
-        Some(Err(e)) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.with_operation("download").with_key(key));
-        }
-        None => {
-            let _ = std::fs::remove_file(&tmp);
-            eprintln!("interrupted: nothing was written to {}", dest.display());
+    let mut out = tokio::io::stdout();
+    let copy = write_stream(download.into_stream(), &mut out, &pb, a.bwlimit);
+    let n = tokio::select! {
+        r = copy => r.map_err(|e| e.with_operation("download").with_key(key.clone()))?,
+        _ = interrupts.recv() => {
+            pb.finish_and_clear();
+            eprintln!("interrupted");
             return Ok(ExitCode::from(EXIT_INTERRUPTED));
         }
     };
-    if let Err(e) = check_len(n, expected, &key) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if let Err(e) = std::fs::rename(&tmp, &dest) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err("rename", &dest)(e));
-    }
+    pb.finish_and_clear();
+    check_len(n, expected, &key)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -199,7 +176,9 @@ async fn write_stream(
     mut stream: files::ByteStream,
     out: &mut (impl tokio::io::AsyncWrite + Unpin),
     pb: &ProgressBar,
+    bwlimit: Option<u64>,
 ) -> Result<u64> {
+    let started = std::time::Instant::now();
     let mut n = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
@@ -208,6 +187,10 @@ async fn write_stream(
             .map_err(|e| Error::from_io(e).with_operation("write"))?;
         n += chunk.len() as u64;
         pb.set_position(n);
+        if let Some(rate) = bwlimit {
+            let due = started + Duration::from_secs_f64(n as f64 / rate.max(1) as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
     }
     out.flush()
         .await

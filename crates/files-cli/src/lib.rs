@@ -9,6 +9,7 @@
 //!                               [--bwlimit 20MiB] [--json] [--content-type T]
 //! files abort --checkpoint FILE [--dest URL]
 //! files download <SRC_URL> <DEST> [--range START-END] [--concurrency N] [--chunk-size 8MiB]
+//!                                 [--bwlimit 20MiB] [--restart]
 //! files ls <URL> [--recursive] [--json]
 //! files stat <URL> [--json]
 //! files rm <URL> [--force]
@@ -26,12 +27,19 @@
 //! current), prints both commands and exits with 130; without `--checkpoint` Ctrl-C aborts the
 //! upload, since nothing could resume it. A second Ctrl-C exits at once.
 //!
+//! A download to a file writes `.NAME.fls-download` beside DEST (with a record of the object's
+//! version in `.NAME.fls-download.json`) and renames it into place once whole. Ctrl-C, a kill,
+//! a reboot or a connection that stays broken leave it; running the same command again
+//! continues from it with a range request if the object is still the same version (ETag, else
+//! size and modification time), and starts over if not (`--restart` starts over anyway).
+//!
 //! **Errors** are one line on stderr, `error: <kind>: <message>`, with exit code 1; usage
 //! errors exit with 2. `FILES_LOG` (e.g. `FILES_LOG=debug`) turns on diagnostics on stderr.
 #![deny(missing_docs)]
 
 pub mod args;
 mod commands;
+mod fetch;
 pub mod parse;
 mod upload;
 

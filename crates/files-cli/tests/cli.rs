@@ -461,3 +461,170 @@ fn abort_discards_the_session_of_a_crashed_upload() {
     assert_eq!(j["bytes_sent"], size);
     assert_eq!(sha256_file(&src).unwrap(), sha256_file(&dest).unwrap());
 }
+
+/// The partial file (and its record) a download to `out` keeps.
+fn partial_of(out: &Path) -> (PathBuf, PathBuf) {
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    (
+        out.with_file_name(format!(".{name}.fls-download")),
+        out.with_file_name(format!(".{name}.fls-download.json")),
+    )
+}
+
+/// A slow download of `src` to `out`, spawned; returns once its partial file holds at least
+/// `at_least` bytes.
+fn spawn_slow_download(src: &Path, out: &Path, at_least: u64) -> std::process::Child {
+    let mut child = files()
+        .arg("download")
+        .arg(src)
+        .arg(out)
+        .args(["--bwlimit", "4MiB"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (data, _) = partial_of(out);
+    while std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0) < at_least {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the download ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child
+}
+
+/// The byte count a resumed download says it started from.
+fn resumed_from(o: &Output) -> u64 {
+    let err = stderr(o);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("resuming: "))
+        .unwrap_or_else(|| panic!("no resume in: {err}"));
+    line["resuming: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_killed_download_continues_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let object = dir.path().join("store/big.bin");
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    write_random_file(&object, (16 << 20) + 4321, 21).unwrap();
+    let out = dir.path().join("big.bin");
+    let (data, record) = partial_of(&out);
+
+    let mut child = spawn_slow_download(&object, &out, 2 << 20);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.exists(),
+        "nothing in place before the download is whole"
+    );
+    assert!(data.exists() && record.exists());
+    let kept = std::fs::metadata(&data).unwrap().len();
+
+    let o = ok(run(&["download", &s(&object), &s(&out)]));
+    let from = resumed_from(&o);
+    assert!(from >= 2 << 20 && from <= kept, "{from} of {kept}");
+    assert_eq!(sha256_file(&object).unwrap(), sha256_file(&out).unwrap());
+    assert!(!data.exists() && !record.exists(), "the partial is gone");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_keeps_a_partial_download_and_a_range_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let object = dir.path().join("store/big.bin");
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    write_random_file(&object, 12 << 20, 22).unwrap();
+    let out = dir.path().join("part.bin");
+    let (data, record) = partial_of(&out);
+    let range = ["--range", "1000000-9999999"];
+
+    let mut child = files()
+        .arg("download")
+        .arg(&object)
+        .arg(&out)
+        .args(range)
+        .args(["--bwlimit", "4MiB"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
+        assert!(child.try_wait().unwrap().is_none(), "ended early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    files_testkit::crash::interrupt(&child).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("kept in"), "{}", stderr(&o));
+    assert!(record.exists());
+    let kept = std::fs::metadata(&data).unwrap().len();
+
+    let o = ok(run(
+        &[&["download", &s(&object), &s(&out)][..], &range[..]].concat()
+    ));
+    assert_eq!(
+        resumed_from(&o),
+        kept,
+        "everything kept is trusted in the same boot"
+    );
+    let want = std::fs::read(&object).unwrap();
+    assert!(std::fs::read(&out).unwrap() == want[1_000_000..10_000_000]);
+    assert!(!data.exists() && !record.exists());
+}
+
+#[test]
+fn a_partial_of_another_version_or_request_is_not_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let object = dir.path().join("store/big.bin");
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    write_random_file(&object, 12 << 20, 23).unwrap();
+    let out = dir.path().join("big.bin");
+    let (data, record) = partial_of(&out);
+
+    // The object is replaced after a partial download: the next run starts over.
+    let mut child = spawn_slow_download(&object, &out, 1 << 20);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    write_random_file(&object, 12 << 20, 24).unwrap();
+    let o = ok(run(&["download", &s(&object), &s(&out)]));
+    assert!(stderr(&o).contains("changed"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    assert_eq!(sha256_file(&object).unwrap(), sha256_file(&out).unwrap());
+
+    // A partial of a range is not continued by a whole download, nor with --restart.
+    std::fs::remove_file(&out).unwrap();
+    let mut child = files()
+        .arg("download")
+        .arg(&object)
+        .arg(&out)
+        .args(["--range", "0-9999999", "--bwlimit", "4MiB"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = ok(run(&["download", &s(&object), &s(&out)]));
+    assert!(stderr(&o).contains("another download"), "{}", stderr(&o));
+    assert_eq!(sha256_file(&object).unwrap(), sha256_file(&out).unwrap());
+
+    let mut child = spawn_slow_download(&object, &out, 1 << 20);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = ok(run(&["download", &s(&object), &s(&out), "--restart"]));
+    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    assert_eq!(sha256_file(&object).unwrap(), sha256_file(&out).unwrap());
+    assert!(!data.exists() && !record.exists());
+}

@@ -209,6 +209,30 @@ impl ObjectMeta {
             metadata: BTreeMap::new(),
         }
     }
+
+    /// Whether `other` (metadata read later) describes the same version of the object:
+    /// `Some(true)` or `Some(false)` when the metadata can tell (both ETags; else both
+    /// modification times, with the sizes), `None` when it cannot. What decides whether the
+    /// bytes of two reads may be joined (a download resumed after a break).
+    ///
+    /// ```
+    /// use files_core::ObjectMeta;
+    /// let mut a = ObjectMeta::new("k", 10);
+    /// let mut b = a.clone();
+    /// assert_eq!(a.same_version(&b), None);
+    /// a.etag = Some("\"1\"".into());
+    /// b.etag = Some("\"2\"".into());
+    /// assert_eq!(a.same_version(&b), Some(false));
+    /// ```
+    pub fn same_version(&self, other: &ObjectMeta) -> Option<bool> {
+        match (&self.etag, &other.etag) {
+            (Some(a), Some(b)) => Some(a == b),
+            _ => match (self.last_modified, other.last_modified) {
+                (Some(a), Some(b)) => Some(a == b && self.size == other.size),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// A byte range of an object: `start..end`, `end` exclusive; `None` reads to the end.

@@ -16,19 +16,6 @@ use crate::body::ByteStream;
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::RetryPolicy;
 
-/// Whether `now` (from a re-request) is the same version of the object as `first`: `Some(true)`
-/// or `Some(false)` when the metadata can tell (both ETags, else both modification times and
-/// sizes), `None` when it cannot (then resuming would risk splicing two versions).
-pub(crate) fn same_version(first: &ObjectMeta, now: &ObjectMeta) -> Option<bool> {
-    match (&first.etag, &now.etag) {
-        (Some(a), Some(b)) => Some(a == b),
-        _ => match (first.last_modified, now.last_modified) {
-            (Some(a), Some(b)) => Some(a == b && first.size == now.size),
-            _ => None,
-        },
-    }
-}
-
 /// What a resuming stream needs to ask for the rest of the body again.
 pub(crate) struct Resumer {
     pub adapter: Arc<dyn Adapter>,
@@ -183,7 +170,7 @@ impl State {
                 }
                 Err(e) => return Err(e),
             };
-            return match same_version(&self.first, &resp.meta) {
+            return match self.first.same_version(&resp.meta) {
                 Some(true) => self.check_range(resp.range).map(|()| resp.stream),
                 Some(false) => Err(Error::new(
                     ErrorKind::Conflict,
