@@ -75,3 +75,62 @@ fn small_objects_round_trip_through_s3_urls() {
     ok(run(&["rm", &copy_url]));
     assert_eq!(moto.get_object(&bucket, "notes/copy.txt").unwrap(), None);
 }
+
+/// A download killed half-way continues in a new process from its partial file (moto's ETag
+/// vouches that the object is the same), and its record holds no credential; after the object
+/// is replaced, the partial is not continued.
+#[test]
+fn a_killed_s3_download_continues_and_a_replaced_object_starts_over() {
+    use files_testkit::crash::{sha256_bytes, sha256_file, write_random_file};
+    let moto = require_server!(moto_or_skip());
+    let bucket = moto.new_bucket("cli-get").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.bin");
+    write_random_file(&src, (12 << 20) + 999, 31).unwrap();
+    let url = s3_url(moto, &bucket, "big.bin");
+    ok(run(&["upload", &s(&src), &url]));
+
+    let out = dir.path().join("out.bin");
+    let data = dir.path().join(".out.bin.fls-download");
+    let record = dir.path().join(".out.bin.fls-download.json");
+    let kill_at = |min: u64| {
+        let mut child = s3_files()
+            .args(["download", &url, &s(&out), "--bwlimit", "4MiB"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        while std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0) < min {
+            assert!(child.try_wait().unwrap().is_none(), "ended early");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    };
+
+    kill_at(1 << 20);
+    assert_no_secret("the record", &std::fs::read_to_string(&record).unwrap());
+    let o = ok(run(&["download", &url, &s(&out)]));
+    let err = common::stderr(&o);
+    assert!(err.contains("resuming: "), "{err}");
+    assert_eq!(sha256_file(&out).unwrap(), sha256_file(&src).unwrap());
+    assert!(!data.exists() && !record.exists());
+
+    std::fs::remove_file(&out).unwrap();
+    kill_at(1 << 20);
+    let replacement = dir.path().join("new.bin");
+    write_random_file(&replacement, 12 << 20, 32).unwrap();
+    ok(run(&["upload", &s(&replacement), &url]));
+    let o = ok(run(&["download", &url, &s(&out)]));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("changed") && !err.contains("resuming"),
+        "{err}"
+    );
+    let stored = moto.get_object(&bucket, "big.bin").unwrap().unwrap();
+    assert_eq!(sha256_file(&out).unwrap(), sha256_bytes(&stored));
+    assert_eq!(
+        sha256_file(&out).unwrap(),
+        sha256_file(&replacement).unwrap()
+    );
+}
