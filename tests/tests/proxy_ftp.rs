@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use files::Files;
 use files_ftp::FtpAdapter;
-use files_testkit::ftpd::pyftpdlib_or_skip;
+use files_testkit::ftpd::{FtpServer, pyftpdlib_or_skip};
 use files_testkit::tcp_proxy::{TcpFault, TcpFaultProxy, TcpProxyConfig};
 use proxy_common::{DiskRun, Tally, run_uploads};
 
@@ -60,6 +60,18 @@ async fn two_hundred_stalled_ftp_uploads_land_byte_identical() {
     .await;
 }
 
+/// An FTP adapter for `root` on `server`, dialling through `proxy`.
+fn ftp_through(server: &FtpServer, proxy: &TcpFaultProxy, root: &str) -> FtpAdapter {
+    FtpAdapter::builder("127.0.0.1")
+        .port(proxy.port())
+        .user(server.user())
+        .password(server.password())
+        .root(root)
+        .connect_timeout(TIMEOUT)
+        .build()
+        .expect("an FTP adapter")
+}
+
 async fn faulted_uploads(seed: u64, uploads: u64, faults: Vec<(TcpFault, u32)>) {
     let server = files_testkit::require_server!(pyftpdlib_or_skip());
     let root = server.new_root("proxy");
@@ -71,16 +83,7 @@ async fn faulted_uploads(seed: u64, uploads: u64, faults: Vec<(TcpFault, u32)>) 
     let proxy = TcpFaultProxy::start(upstream, config)
         .await
         .expect("the proxy");
-    let files = Arc::new(Files::new(
-        FtpAdapter::builder("127.0.0.1")
-            .port(proxy.port())
-            .user(server.user())
-            .password(server.password())
-            .root(&root)
-            .connect_timeout(TIMEOUT)
-            .build()
-            .expect("an FTP adapter"),
-    ));
+    let files = Arc::new(Files::new(ftp_through(server, &proxy, &root)));
 
     let run = DiskRun {
         proxy: &proxy,
@@ -138,42 +141,14 @@ async fn ftp_downloads_cut_mid_body_resume_byte_identical() {
     let proxy = TcpFaultProxy::start(upstream, config)
         .await
         .expect("the proxy");
-    let files = Files::new(
-        FtpAdapter::builder("127.0.0.1")
-            .port(proxy.port())
-            .user(server.user())
-            .password(server.password())
-            .root(&root)
-            .connect_timeout(TIMEOUT)
-            .build()
-            .expect("an FTP adapter"),
-    )
-    .with_retry(proxy_common::retry());
+    let files = Files::new(ftp_through(server, &proxy, &root)).with_retry(proxy_common::retry());
     let body = random_bytes(seed, SIZE);
     let want = sha256_hex(&body);
     let on_disk = |key: &str| server.dir().join(&root).join(key);
     std::fs::create_dir_all(on_disk("d")).unwrap();
     std::fs::write(on_disk("d/obj.bin"), &body).unwrap();
 
-    for round in 0..6 {
-        let got = files.download("d/obj.bin").await;
-        let got = got.unwrap().bytes().await;
-        let got = got.unwrap_or_else(|e| panic!("round {round} (seed {seed:#x}): {e}"));
-        assert_eq!(sha256_hex(&got), want, "round {round} (seed {seed:#x})");
-    }
-    let got = files
-        .download("d/obj.bin")
-        .range(500_000u64..3_000_000)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(
-        sha256_hex(&got),
-        sha256_hex(&body[500_000..3_000_000]),
-        "the range (seed {seed:#x})"
-    );
+    proxy_common::check_cut_downloads(&files, "d/obj.bin", &body, 500_000..3_000_000, seed).await;
     files.copy("d/obj.bin", "d/copy.bin").await.unwrap();
     let copied = std::fs::read(on_disk("d/copy.bin")).unwrap();
     assert_eq!(sha256_hex(&copied), want, "the copy (seed {seed:#x})");

@@ -1,5 +1,6 @@
 //! What the proxy suites (`proxy_*.rs`) share: the seed and count overrides, the retry policy,
-//! the driver that runs seeded uploads a few at a time, and the report with its checks.
+//! the driver that runs seeded uploads a few at a time, the report with its checks, and the
+//! check of downloads whose bodies the proxy cuts.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -285,4 +286,30 @@ impl DiskRun<'_> {
         std::fs::remove_file(&path).expect("remove the verified file");
         out
     }
+}
+
+/// Downloads `key` (holding `body`) six times whole and once as `range` through a proxy that
+/// cuts download bodies; each must yield exactly the object's bytes (SHA-256).
+pub async fn check_cut_downloads(
+    files: &files::Files,
+    key: &str,
+    body: &[u8],
+    range: std::ops::Range<u64>,
+    seed: u64,
+) {
+    let want = sha256_hex(body);
+    for round in 0..6 {
+        let got = files.download(key).await;
+        let got = got.unwrap().bytes().await;
+        let got = got.unwrap_or_else(|e| panic!("round {round} (seed {seed:#x}): {e}"));
+        assert_eq!(sha256_hex(&got), want, "round {round} (seed {seed:#x})");
+    }
+    let got = files.download(key).range(range.clone()).await;
+    let got = got.unwrap().bytes().await.unwrap();
+    let (start, end) = (range.start as usize, range.end as usize);
+    assert_eq!(
+        sha256_hex(&got),
+        sha256_hex(&body[start..end]),
+        "the range {range:?} (seed {seed:#x})"
+    );
 }
