@@ -12,7 +12,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 
 use crate::args::{CopyArgs, DownloadArgs, LsArgs, RmArgs, StatArgs};
-use crate::fetch;
 use crate::parse::{RangeArg, base_name, is_url, location_to_url, rfc3339};
 use crate::{EXIT_INTERRUPTED, Interrupts};
 
@@ -87,11 +86,6 @@ pub(crate) fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
-pub(crate) fn io_err(op: &'static str, path: &Path) -> impl Fn(std::io::Error) -> Error {
-    let key = path.display().to_string();
-    move |e| Error::from_io(e).with_operation(op).with_key(key.clone())
-}
-
 // ------------------------------------------------------------------------------ download
 
 pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Result<ExitCode> {
@@ -125,22 +119,10 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
             })?;
             dest = dest.join(name);
         }
-        let file_name = dest
-            .file_name()
-            .ok_or_else(|| Error::invalid_input("the destination has no file name"))?
-            .to_string_lossy()
-            .into_owned();
-        let req = fetch::Request {
-            files: &files,
-            key: &key,
-            start: range.map_or(0, |r| r.start),
-            end: range.and_then(|r| r.end),
-            concurrency: a.concurrency,
-            chunk_size: a.chunk_size,
-            bwlimit: a.bwlimit,
-            restart: a.restart,
-        };
-        return fetch::to_file(req, &dest, &file_name, interrupts).await;
+        if dest.file_name().is_none() {
+            return Err(Error::invalid_input("the destination has no file name"));
+        }
+        return save_to_file(files, key, range, &a, &dest, interrupts).await;
     }
 
     let mut request = files.download(key.clone());
@@ -170,6 +152,102 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
     pb.finish_and_clear();
     check_len(n, expected, &key)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `download` into a file, through the core's [`files::Save`]: a partial file beside `dest`
+/// that the same command continues after Ctrl-C, a kill, a reboot or a lasting failure.
+async fn save_to_file(
+    files: Files,
+    key: String,
+    range: Option<ByteRange>,
+    a: &DownloadArgs,
+    dest: &Path,
+    interrupts: &mut Interrupts,
+) -> Result<ExitCode> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let mut request = files.download(key.clone());
+    if let Some(r) = range {
+        request = request.range(r);
+    }
+    if let Some(n) = a.concurrency {
+        request = request.concurrency(n as usize);
+    }
+    if let Some(size) = a.chunk_size {
+        request = request.chunk_size(size);
+    }
+    let pb = progress_bar(0, false);
+    let seen = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let cancel = files::CancellationToken::new();
+    let mut save = request
+        .save(dest)
+        .cancellation(cancel.clone())
+        .on_progress({
+            let (pb, seen) = (pb.clone(), seen.clone());
+            move |pos, total| {
+                seen.0.store(pos, Ordering::Relaxed);
+                seen.1.store(total, Ordering::Relaxed);
+                pb.set_length(total);
+                pb.set_position(pos);
+            }
+        });
+    if a.restart {
+        save = save.restart();
+    }
+    if let Some(rate) = a.bwlimit {
+        save = save.rate_limit(rate);
+    }
+    let mut running = Box::pin(save.send());
+    let result = tokio::select! {
+        r = &mut running => r,
+        _ = interrupts.recv() => {
+            // Let the save sync the partial file and its record, then report.
+            cancel.cancel();
+            running.await
+        }
+    };
+    pb.finish_and_clear();
+    let partial = files::Save::partial_path(dest);
+    let kept = || {
+        eprintln!(
+            "{} of {} bytes kept in {}; run the same command again to continue (--restart to start over)",
+            seen.0.load(Ordering::Relaxed),
+            seen.1.load(Ordering::Relaxed),
+            partial.display()
+        );
+    };
+    match result {
+        Ok(saved) => {
+            match saved.discarded {
+                Some(files::Discarded::AnotherDownload) => {
+                    eprintln!("{} held another download; started over", partial.display())
+                }
+                Some(files::Discarded::Changed) => {
+                    eprintln!("the object changed since the partial download; started over")
+                }
+                _ => {}
+            }
+            if saved.bytes_resumed > 0 {
+                eprintln!(
+                    "resumed: {} bytes came from the partial download",
+                    saved.bytes_resumed
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.kind() == ErrorKind::Cancelled => {
+            eprint!("interrupted: ");
+            kept();
+            Ok(ExitCode::from(EXIT_INTERRUPTED))
+        }
+        Err(e) => {
+            if partial.exists() {
+                eprint!("download broken off: ");
+                kept();
+            }
+            Err(e)
+        }
+    }
 }
 
 async fn write_stream(

@@ -39,7 +39,6 @@
 
 pub mod args;
 mod commands;
-mod fetch;
 pub mod parse;
 mod upload;
 

@@ -500,9 +500,9 @@ fn resumed_from(o: &Output) -> u64 {
     let err = stderr(o);
     let line = err
         .lines()
-        .find(|l| l.starts_with("resuming: "))
+        .find(|l| l.starts_with("resumed: "))
         .unwrap_or_else(|| panic!("no resume in: {err}"));
-    line["resuming: ".len()..]
+    line["resumed: ".len()..]
         .split(' ')
         .next()
         .unwrap()
@@ -597,7 +597,7 @@ fn a_partial_of_another_version_or_request_is_not_continued() {
     write_random_file(&object, 12 << 20, 24).unwrap();
     let o = ok(run(&["download", &s(&object), &s(&out)]));
     assert!(stderr(&o).contains("changed"), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("resumed"), "{}", stderr(&o));
     assert_eq!(sha256_file(&object).unwrap(), sha256_file(&out).unwrap());
 
     // A partial of a range is not continued by a whole download, nor with --restart.
@@ -624,7 +624,7 @@ fn a_partial_of_another_version_or_request_is_not_continued() {
     child.kill().unwrap();
     child.wait().unwrap();
     let o = ok(run(&["download", &s(&object), &s(&out), "--restart"]));
-    assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("resumed"), "{}", stderr(&o));
     assert_eq!(sha256_file(&object).unwrap(), sha256_file(&out).unwrap());
     assert!(!data.exists() && !record.exists());
 }

@@ -19,6 +19,9 @@ use crate::control::UploadControl;
 use crate::download;
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::RetryPolicy;
+use crate::save::Save;
+#[cfg(doc)]
+use crate::save::Saved;
 use crate::scheduler::{self, Job, Progress, ProgressFn, UploadOutcome};
 use crate::token::ResumeToken;
 
@@ -507,11 +510,11 @@ impl IntoFuture for UploadBuilder {
 /// A configured download; `.await` it.
 #[must_use = "a download does nothing until it is awaited"]
 pub struct DownloadBuilder {
-    files: Files,
-    key: String,
-    range: Option<ByteRange>,
-    concurrency: usize,
-    chunk_size: u64,
+    pub(crate) files: Files,
+    pub(crate) key: String,
+    pub(crate) range: Option<ByteRange>,
+    pub(crate) concurrency: usize,
+    pub(crate) chunk_size: u64,
 }
 
 /// The default range size of a parallel download ([`DownloadBuilder::concurrency`]): 8 MiB.
@@ -541,6 +544,31 @@ impl DownloadBuilder {
     pub fn chunk_size(mut self, bytes: u64) -> Self {
         self.chunk_size = bytes.max(1);
         self
+    }
+
+    /// Downloads into the file at `path` in a way that survives interruption, across
+    /// processes: the bytes go to a partial file beside it ([`Save::partial_path`]) with a
+    /// record of the object's version, and the partial file is renamed to `path` once whole.
+    /// If an earlier save of the same download was cut short (cancelled, killed, a reboot, an
+    /// error the retry policy could not outlast), this one continues it with a range request,
+    /// provided the object is the same version ([`ObjectMeta::same_version`]); otherwise it
+    /// starts over and says why ([`Saved::discarded`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(files: files_core::Files) -> files_core::Result<()> {
+    /// let saved = files.download("isos/big.iso").concurrency(4).save("big.iso").await?;
+    /// println!("{} bytes, {} of them from an earlier run", saved.bytes, saved.bytes_resumed);
+    /// # Ok(()) }
+    /// ```
+    pub fn save(self, path: impl Into<PathBuf>) -> Save {
+        Save {
+            download: self,
+            path: path.into(),
+            restart: false,
+            cancel: CancellationToken::new(),
+            rate_limit: None,
+            on_progress: None,
+        }
     }
 
     /// Starts the download.

@@ -53,6 +53,7 @@ pub mod part_file;
 mod ratelimit;
 pub mod registry;
 pub mod retry;
+mod save;
 mod scheduler;
 pub mod time;
 pub mod token;
@@ -68,6 +69,7 @@ pub use control::{UploadControl, UploadStatus};
 pub use error::{Error, ErrorKind, Result};
 pub use registry::AdapterFactory;
 pub use retry::RetryPolicy;
+pub use save::{Discarded, Save, SaveProgressFn, Saved};
 pub use scheduler::{Progress, ProgressFn, UploadOutcome};
 pub use token::ResumeToken;
 

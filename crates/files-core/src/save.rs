@@ -1,43 +1,131 @@
-//! `files download` into a file, surviving interruption: the bytes go to a partial file beside
-//! the destination (`.NAME.fls-download`) with a small record of what they are
-//! (`.NAME.fls-download.json`: the store, the key and range, the object's version, and how many
-//! bytes are known to be on disk). The partial file is renamed into place once whole. Ctrl-C, a
-//! kill, a crash or a connection that stays broken leave it; the next run of the same command
-//! continues it with a range request if the object is still the same version (its ETag, else
-//! its size and modification time), and starts over if not.
+//! [`Save`]: a download into a file that survives interruption, across processes.
+//!
+//! The bytes go to a partial file beside the destination (`.NAME.fls-download`) with a small
+//! record of what they are (`.NAME.fls-download.json`: the store, the key and range, the
+//! object's version, and how many bytes are known to be on disk). The partial file is renamed
+//! into place once whole. A cancellation, a kill, a crash or an error the retry policy could not
+//! outlast leave it; the next save of the same download continues it with a range request if the
+//! object is still the same version ([`ObjectMeta::same_version`]), and starts over if not.
 //!
 //! How many bytes of the partial file are trusted: all of them when the machine has not
-//! rebooted since they were written (a killed process's writes are in the page cache, so in
-//! the file); after a reboot only those synced to disk, which the record counts (the file is
-//! synced every [`SYNC_EVERY`] bytes).
+//! rebooted since they were written (a killed process's writes are in the page cache, so in the
+//! file); after a reboot only those synced to disk, which the record counts (the file is synced
+//! every 64 MiB).
 
+use std::future::{Future, IntoFuture};
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use files::{ByteRange, Error, Files, ObjectMeta, Result};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
-use crate::commands::{io_err, progress_bar};
-use crate::{EXIT_INTERRUPTED, Interrupts};
+use crate::adapter::{ByteRange, ObjectMeta};
+use crate::body::ByteStream;
+use crate::client::DownloadBuilder;
+use crate::error::{Error, ErrorKind, Result};
 
 /// Bytes written between two syncs of the partial file (and of its record).
 const SYNC_EVERY: u64 = 64 << 20;
 
-/// A download to a file.
-pub(crate) struct Request<'a> {
-    pub files: &'a Files,
-    pub key: &'a str,
-    /// The bytes asked for: from `start` to `end` (exclusive) or the end of the object.
-    pub start: u64,
-    pub end: Option<u64>,
-    pub concurrency: Option<u32>,
-    pub chunk_size: Option<u64>,
-    pub bwlimit: Option<u64>,
-    pub restart: bool,
+/// Progress of a [`Save`]: bytes in the file (including those an earlier run left) and the
+/// bytes it will hold.
+pub type SaveProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// A download into a file that survives interruption; from [`DownloadBuilder::save`]. Await it.
+#[must_use = "a save does nothing until it is awaited"]
+pub struct Save {
+    pub(crate) download: DownloadBuilder,
+    pub(crate) path: PathBuf,
+    pub(crate) restart: bool,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) rate_limit: Option<u64>,
+    pub(crate) on_progress: Option<SaveProgressFn>,
+}
+
+/// Why a partial file an earlier save left was not continued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Discarded {
+    /// It belonged to another download (another store, key or range).
+    AnotherDownload,
+    /// The object changed since (another ETag, or size and modification time), or nothing
+    /// could tell whether it did.
+    Changed,
+    /// [`Save::restart`] asked for a fresh start.
+    Restart,
+}
+
+/// What a finished [`Save`] reports.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Saved {
+    /// The object's metadata.
+    pub meta: ObjectMeta,
+    /// Bytes in the file.
+    pub bytes: u64,
+    /// Bytes an earlier, interrupted save had already written (not downloaded again).
+    pub bytes_resumed: u64,
+    /// Why a partial file that was there was not continued.
+    pub discarded: Option<Discarded>,
+}
+
+impl Save {
+    /// Ignore (and delete) a partial file an earlier save left; start over.
+    pub fn restart(mut self) -> Self {
+        self.restart = true;
+        self
+    }
+    /// Cancelling `token` ends the save with [`ErrorKind::Cancelled`] and keeps the partial
+    /// file (synced, and counted in its record) for the next save to continue.
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+    /// Caps the average download rate, in bytes per second.
+    pub fn rate_limit(mut self, bytes_per_sec: u64) -> Self {
+        self.rate_limit = Some(bytes_per_sec.max(1));
+        self
+    }
+    /// Called as bytes reach the file: `(bytes in the file, bytes it will hold)`.
+    pub fn on_progress(mut self, f: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(f));
+        self
+    }
+
+    /// The partial file a save to `dest` writes (its record is this path plus `.json`).
+    pub fn partial_path(dest: &Path) -> PathBuf {
+        Partial::beside(dest).data
+    }
+
+    /// Runs the save.
+    pub async fn send(self) -> Result<Saved> {
+        let key = self.download.key.clone();
+        run(self).await.map_err(|e| {
+            let e = if e.context().operation.is_none() {
+                e.with_operation("download")
+            } else {
+                e
+            };
+            if e.context().key.is_none() {
+                e.with_key(key)
+            } else {
+                e
+            }
+        })
+    }
+}
+
+impl IntoFuture for Save {
+    type Output = Result<Saved>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
 }
 
 /// The partial file and its record.
@@ -132,11 +220,22 @@ fn modified_of(meta: &ObjectMeta) -> Option<(u64, u32)> {
     Some((d.as_secs(), d.subsec_nanos()))
 }
 
+fn io_err(op: &'static str, path: &Path) -> impl Fn(std::io::Error) -> Error {
+    let shown = path.display().to_string();
+    move |e| {
+        let message = format!("{op} {shown}: {e}");
+        Error::new(Error::from_io(e).kind(), message)
+    }
+}
+
 impl Partial {
-    fn beside(dest: &Path, file_name: &str) -> Partial {
+    fn beside(dest: &Path) -> Partial {
+        let name = dest
+            .file_name()
+            .map_or_else(|| "download".into(), |n| n.to_string_lossy().into_owned());
         Partial {
-            data: dest.with_file_name(format!(".{file_name}.fls-download")),
-            record: dest.with_file_name(format!(".{file_name}.fls-download.json")),
+            data: dest.with_file_name(format!(".{name}.fls-download")),
+            record: dest.with_file_name(format!(".{name}.fls-download.json")),
         }
     }
 
@@ -148,8 +247,7 @@ impl Partial {
     /// Writes the record (to a temporary file, synced, then renamed over the old one).
     fn save(&self, r: &Record) -> Result<()> {
         let tmp = self.record.with_extension("json.tmp");
-        let text = serde_json::to_vec(&r.to_json())
-            .map_err(|e| Error::new(files::ErrorKind::Other, e.to_string()))?;
+        let text = r.to_json().to_string();
         std::fs::write(&tmp, text).map_err(io_err("write", &tmp))?;
         std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
@@ -173,38 +271,38 @@ impl Partial {
     }
 }
 
-/// Downloads `req` into `dest` (whose file name is `file_name`) through a partial file.
-pub(crate) async fn to_file(
-    req: Request<'_>,
-    dest: &Path,
-    file_name: &str,
-    interrupts: &mut Interrupts,
-) -> Result<ExitCode> {
-    let partial = Partial::beside(dest, file_name);
-    let target = req.files.adapter().target();
-    if req.restart {
-        partial.remove();
+fn cancelled(pos: u64, total: u64, path: &Path) -> Error {
+    Error::new(
+        ErrorKind::Cancelled,
+        format!(
+            "cancelled: {pos} of {total} bytes kept in {}; save again to continue",
+            path.display()
+        ),
+    )
+}
+
+async fn run(s: Save) -> Result<Saved> {
+    let files = s.download.files.clone();
+    let key = s.download.key.clone();
+    let (start, end) = s.download.range.map_or((0, None), |r| (r.start, r.end));
+    let partial = Partial::beside(&s.path);
+    let target = files.adapter().target();
+    let mut discarded = None;
+    if s.restart && (partial.data.exists() || partial.record.exists()) {
+        discarded = Some(Discarded::Restart);
     }
     // What an earlier run left, if it is this download of this version.
     let mut resumed: Option<(Record, u64)> = None;
-    if let Some(r) = partial.load() {
-        let same_request =
-            r.target == target && r.key == req.key && r.start == req.start && r.end == req.end;
-        if !same_request {
-            eprintln!(
-                "{} holds another download; starting over",
-                partial.data.display()
-            );
+    if let Some(r) = (!s.restart).then(|| partial.load()).flatten() {
+        if r.target != target || r.key != key || r.start != start || r.end != end {
+            discarded = Some(Discarded::AnotherDownload);
         } else {
-            let now = req.files.head(req.key).await?;
+            let now = files.head(&key).await?;
             if r.version().same_version(&now) == Some(true) {
                 let have = partial.trusted(&r);
                 resumed = Some((r, have));
             } else {
-                eprintln!(
-                    "the object changed since the partial download in {}; starting over",
-                    partial.data.display()
-                );
+                discarded = Some(Discarded::Changed);
             }
         }
     }
@@ -218,31 +316,40 @@ pub(crate) async fn to_file(
             let whole = r.end.unwrap_or(r.size).min(r.size) - r.start;
             if *have >= whole {
                 // Every byte is there: only the rename was missing.
-                return finish(&partial, dest, *have, whole, req.key);
+                finish(&partial, &s.path, *have, whole)?;
+                return Ok(Saved {
+                    meta: r.version(),
+                    bytes: whole,
+                    bytes_resumed: whole,
+                    discarded,
+                });
             }
         }
-        let mut request = req.files.download(req.key);
-        if req.start + have > 0 || req.end.is_some() {
-            request = request.range(ByteRange {
-                start: req.start + have,
-                end: req.end,
+        let mut request = DownloadBuilder {
+            files: files.clone(),
+            key: key.clone(),
+            range: None,
+            concurrency: s.download.concurrency,
+            chunk_size: s.download.chunk_size,
+        };
+        if start + have > 0 || end.is_some() {
+            request.range = Some(ByteRange {
+                start: start + have,
+                end,
             });
         }
-        if let Some(n) = req.concurrency {
-            request = request.concurrency(n as usize);
-        }
-        if let Some(size) = req.chunk_size {
-            request = request.chunk_size(size);
-        }
-        let download = request.await?;
+        let download = tokio::select! {
+            d = request.send() => d?,
+            _ = s.cancel.cancelled() => return Err(cancelled(have, have, &partial.data)),
+        };
         if let Some((r, _)) = &resumed
             && r.version().same_version(download.meta()) != Some(true)
         {
             // Changed between the HEAD and the GET.
-            eprintln!("the object changed while resuming; starting over");
             drop(download);
             partial.remove();
             resumed = None;
+            discarded = Some(Discarded::Changed);
             if attempt == 0 {
                 continue;
             }
@@ -250,19 +357,13 @@ pub(crate) async fn to_file(
                 "the object keeps changing during the download",
             ));
         }
-        if have > 0 {
-            eprintln!(
-                "resuming: {have} bytes already in {}",
-                partial.data.display()
-            );
-        }
         let meta = download.meta().clone();
         let served = download.range();
         let record = Record {
             target: target.clone(),
-            key: req.key.to_string(),
-            start: req.start,
-            end: req.end,
+            key: key.clone(),
+            start,
+            end,
             size: meta.size,
             etag: meta.etag.clone(),
             modified: modified_of(&meta),
@@ -270,34 +371,30 @@ pub(crate) async fn to_file(
             boot: boot_id(),
         };
         let total = have + (served.end - served.start);
-        return write_partial(
-            &partial,
-            record,
-            download.into_stream(),
-            req.bwlimit,
-            (have, total),
-            dest,
-            req.key,
-            interrupts,
-        )
-        .await;
+        let bytes =
+            write_partial(&s, &partial, record, download.into_stream(), have, total).await?;
+        finish(&partial, &s.path, bytes, total)?;
+        return Ok(Saved {
+            meta,
+            bytes,
+            bytes_resumed: have,
+            discarded,
+        });
     }
     unreachable!("the loop returns")
 }
 
 /// Writes `stream` to the partial file after its first `have` bytes, syncing it and its record
-/// as it goes; renames it into place once it holds `total` bytes.
-#[allow(clippy::too_many_arguments)]
+/// as it goes; returns the bytes the file holds. On any end but success the file is synced and
+/// counted in the record first; it is kept unless the failure says it cannot be continued.
 async fn write_partial(
+    s: &Save,
     partial: &Partial,
     mut record: Record,
-    mut stream: files::ByteStream,
-    bwlimit: Option<u64>,
-    (have, total): (u64, u64),
-    dest: &Path,
-    key: &str,
-    interrupts: &mut Interrupts,
-) -> Result<ExitCode> {
+    mut stream: ByteStream,
+    have: u64,
+    total: u64,
+) -> Result<u64> {
     partial.save(&record)?;
     let path = &partial.data;
     let mut f = tokio::fs::OpenOptions::new()
@@ -311,18 +408,21 @@ async fn write_partial(
     f.seek(SeekFrom::Start(have))
         .await
         .map_err(io_err("seek", path))?;
-    let pb = progress_bar(total, false);
-    pb.set_position(have);
+    let progress = |pos| {
+        if let Some(p) = &s.on_progress {
+            p(pos, total);
+        }
+    };
+    progress(have);
     let started = Instant::now();
     let mut pos = have;
     let mut unsynced = 0u64;
-    let mut outcome: Option<Error> = None;
-    let mut interrupted = false;
+    let mut failure: Option<Error> = None;
     loop {
         let next = tokio::select! {
             next = stream.next() => next,
-            _ = interrupts.recv() => {
-                interrupted = true;
+            _ = s.cancel.cancelled() => {
+                failure = Some(cancelled(pos, total, path));
                 break;
             }
         };
@@ -330,81 +430,70 @@ async fn write_partial(
             None => break,
             Some(Ok(c)) => c,
             Some(Err(e)) => {
-                outcome = Some(e);
+                failure = Some(e);
                 break;
             }
         };
         if let Err(e) = f.write_all(&chunk).await {
-            outcome = Some(io_err("write", path)(e));
+            failure = Some(io_err("write", path)(e));
             break;
         }
         pos += chunk.len() as u64;
         unsynced += chunk.len() as u64;
-        pb.set_position(pos);
+        progress(pos);
         if unsynced >= SYNC_EVERY {
             let synced = async {
                 f.flush().await?;
                 f.sync_data().await
             };
             if let Err(e) = synced.await {
-                outcome = Some(io_err("sync", path)(e));
+                failure = Some(io_err("sync", path)(e));
                 break;
             }
             unsynced = 0;
             record.synced = pos;
             partial.save(&record)?;
         }
-        if let Some(rate) = bwlimit {
-            let due = started + Duration::from_secs_f64((pos - have) as f64 / rate.max(1) as f64);
+        if let Some(rate) = s.rate_limit {
+            let due = started + Duration::from_secs_f64((pos - have) as f64 / rate as f64);
             tokio::select! {
                 _ = tokio::time::sleep_until(due.into()) => {}
-                _ = interrupts.recv() => {
-                    interrupted = true;
+                _ = s.cancel.cancelled() => {
+                    failure = Some(cancelled(pos, total, path));
                     break;
                 }
             }
         }
     }
-    pb.finish_and_clear();
     // Whatever happened, what was written is made durable and counted in the record.
     f.flush().await.map_err(io_err("write", path))?;
     f.sync_data().await.map_err(io_err("sync", path))?;
     drop(f);
     record.synced = pos;
     partial.save(&record)?;
-    let kept = |what: &str| {
-        eprintln!(
-            "{what}: {pos} of {total} bytes kept in {}; run the same command again to continue (--restart to start over)",
-            path.display()
-        );
-    };
-    if interrupted {
-        kept("interrupted");
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
-    }
-    if let Some(e) = outcome {
-        if e.is_retryable() {
-            kept("download broken off");
-        } else {
-            partial.remove();
+    match failure {
+        None => Ok(pos),
+        Some(e) => {
+            let keep = e.is_retryable() || e.kind() == ErrorKind::Cancelled;
+            if !keep {
+                partial.remove();
+            }
+            Err(e)
         }
-        return Err(e.with_operation("download").with_key(key));
     }
-    finish(partial, dest, pos, total, key)
 }
 
 /// Renames a partial file holding all `total` bytes into place.
-fn finish(partial: &Partial, dest: &Path, got: u64, total: u64, key: &str) -> Result<ExitCode> {
+fn finish(partial: &Partial, dest: &Path, got: u64, total: u64) -> Result<()> {
     if got != total {
         return Err(Error::transient(format!(
-            "the download ended after {got} of {total} bytes; run the same command again to continue"
-        ))
-        .with_operation("download")
-        .with_key(key));
+            "the download ended after {got} of {total} bytes (kept in {}; save again to continue)",
+            partial.data.display()
+        )));
     }
     std::fs::rename(&partial.data, dest).map_err(io_err("rename", dest))?;
     let _ = std::fs::remove_file(&partial.record);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -459,7 +548,8 @@ mod tests {
     #[test]
     fn only_synced_bytes_are_trusted_after_a_reboot() {
         let dir = tempfile::tempdir().unwrap();
-        let p = Partial::beside(&dir.path().join("out.bin"), "out.bin");
+        let p = Partial::beside(&dir.path().join("out.bin"));
+        assert!(p.data.ends_with(".out.bin.fls-download"));
         std::fs::write(&p.data, vec![7u8; 100]).unwrap();
         let mut r = record();
         r.boot = boot_id();
