@@ -211,3 +211,27 @@ async fn progress_starts_at_the_kept_bytes_and_ends_at_the_total() {
     assert_eq!(first.load(Ordering::SeqCst), kept);
     assert_eq!(last.load(Ordering::SeqCst), 3 << 20);
 }
+
+#[tokio::test]
+async fn an_empty_object_and_a_missing_one() {
+    let files = Files::from_arc(store());
+    put(&files, "empty", b"").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.bin");
+    let saved = files.download("empty").save(&path).await.unwrap();
+    assert_eq!(saved.bytes, 0);
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+
+    let err = files
+        .download("missing")
+        .save(dir.path().join("missing.bin"))
+        .await
+        .expect_err("not found");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(!Save::partial_path(&dir.path().join("missing.bin")).exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only empty.bin"
+    );
+}
