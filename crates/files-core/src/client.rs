@@ -530,7 +530,8 @@ impl DownloadBuilder {
     /// Reads the object as ranges of [`chunk_size`](Self::chunk_size) bytes, `n` requests
     /// at a time (default 1: one request). The stream still yields the bytes in order; at
     /// most `n` ranges are held in memory. Each range is its own request, retried on its own
-    /// under the client's retry policy (a range whose body breaks off is read again). The
+    /// under the client's retry policy (a range whose body breaks off is read again); the
+    /// per-request timeout bounds each request and each wait for its body, not the whole range. The
     /// object's size and ETag are read first (a HEAD); a range served from another version
     /// (another ETag) fails the stream with [`ErrorKind::Conflict`] rather than mixing
     /// versions. An object no larger than one range, or a provider that cannot read ranges,
@@ -664,7 +665,9 @@ impl<T> Future for AbortOnDrop<T> {
 }
 
 /// One range of a parallel download, read whole (retried as a unit, so a body that breaks off
-/// is read again) and checked: its length, and its ETag against the download's.
+/// is read again) and checked: its length, and its ETag against the download's. The
+/// per-request timeout bounds the request and each wait for the body's next piece, not the
+/// whole range (a slow link still reads large ranges).
 async fn fetch_range(
     files: &Files,
     key: &str,
@@ -672,20 +675,20 @@ async fn fetch_range(
     etag: Option<&str>,
 ) -> Result<Vec<Bytes>> {
     let want = range.end - range.start;
+    let timeout = files.timeout;
     files
-        .retried(|_| {
+        .retry
+        .run(None, |_| {
             let range = range.clone();
             async move {
-                let resp = files
-                    .adapter
-                    .get(
-                        key,
-                        Some(ByteRange {
-                            start: range.start,
-                            end: Some(range.end),
-                        }),
-                    )
-                    .await?;
+                let get = files.adapter.get(
+                    key,
+                    Some(ByteRange {
+                        start: range.start,
+                        end: Some(range.end),
+                    }),
+                );
+                let resp = download::within(timeout, get).await?;
                 if let (Some(ours), Some(theirs)) = (etag, resp.meta.etag.as_deref())
                     && ours != theirs
                 {
@@ -698,7 +701,7 @@ async fn fetch_range(
                 let mut pieces = Vec::new();
                 let mut got = 0u64;
                 let mut s = resp.stream;
-                while let Some(piece) = s.next().await {
+                while let Some(piece) = download::next_within(timeout, &mut s).await {
                     let piece = piece?;
                     got += piece.len() as u64;
                     pieces.push(piece);
@@ -712,6 +715,7 @@ async fn fetch_range(
             }
         })
         .await
+        .map(|(pieces, _)| pieces)
 }
 
 impl IntoFuture for DownloadBuilder {

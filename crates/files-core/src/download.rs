@@ -75,20 +75,8 @@ impl State {
     async fn next(&mut self) -> Option<Result<bytes::Bytes>> {
         loop {
             let stream = self.stream.as_mut()?;
-            let next = match self.r.timeout {
-                // The per-request timeout also bounds each wait for the body's next piece: a
-                // body that goes silent is a break like any other.
-                Some(t) => tokio::time::timeout(t, stream.next())
-                    .await
-                    .unwrap_or_else(|_| {
-                        Some(Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!("the body sent nothing for {} ms", t.as_millis()),
-                        )))
-                    }),
-                None => stream.next().await,
-            };
-            let failure = match next {
+            // A body that goes silent is a break like any other.
+            let failure = match next_within(self.r.timeout, stream).await {
                 Some(Ok(chunk)) if chunk.is_empty() => continue,
                 Some(Ok(chunk)) => {
                     let len = chunk.len() as u64;
@@ -153,16 +141,7 @@ impl State {
                 end: Some(self.end),
             };
             let attempt = self.r.adapter.get(&self.r.key, Some(range));
-            let result = match self.r.timeout {
-                Some(t) => tokio::time::timeout(t, attempt).await.unwrap_or_else(|_| {
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!("no answer within {} ms", t.as_millis()),
-                    ))
-                }),
-                None => attempt.await,
-            };
-            let resp = match result {
+            let resp = match within(self.r.timeout, attempt).await {
                 Ok(resp) => resp,
                 Err(e) if e.is_retryable() => {
                     last = e;
@@ -195,5 +174,40 @@ impl State {
                 ),
             ))
         }
+    }
+}
+
+/// `fut`, bounded by `timeout` (a retryable [`ErrorKind::Timeout`] when it runs out).
+pub(crate) async fn within<T>(
+    timeout: Option<Duration>,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match timeout {
+        Some(t) => tokio::time::timeout(t, fut).await.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("no answer within {} ms", t.as_millis()),
+            ))
+        }),
+        None => fut.await,
+    }
+}
+
+/// The body's next piece, waiting at most `timeout` for it (the per-request timeout bounds
+/// each wait of a download's body, not the whole body).
+pub(crate) async fn next_within(
+    timeout: Option<Duration>,
+    stream: &mut ByteStream,
+) -> Option<Result<bytes::Bytes>> {
+    match timeout {
+        Some(t) => tokio::time::timeout(t, stream.next())
+            .await
+            .unwrap_or_else(|_| {
+                Some(Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("the body sent nothing for {} ms", t.as_millis()),
+                )))
+            }),
+        None => stream.next().await,
     }
 }

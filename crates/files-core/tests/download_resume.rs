@@ -25,6 +25,8 @@ enum Act {
     NewVersion,
     /// Serves `n` bytes of it, then goes silent (never ends).
     StallAfter(usize),
+    /// Serves all of it, each 1000-byte piece after a pause of this many milliseconds.
+    Slowly(u64),
 }
 
 #[derive(Debug)]
@@ -131,6 +133,13 @@ impl Adapter for Breaking {
             Act::EndAfter(n) => (self.meta(false), pieces(body.slice(..n), None)),
             Act::Refuse(kind) => return Err(Error::new(kind, "refused")),
             Act::NewVersion => (self.meta(true), pieces(body, None)),
+            Act::Slowly(ms) => (
+                self.meta(false),
+                Box::pin(pieces(body, None).then(move |p| async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    p
+                })) as ByteStream,
+            ),
             Act::StallAfter(n) => (
                 self.meta(false),
                 Box::pin(pieces(body.slice(..n), None).chain(futures::stream::pending()))
@@ -398,4 +407,27 @@ async fn a_silent_body_is_a_break_under_the_request_timeout() {
     }
     let waited = tokio::time::timeout(Duration::from_millis(300), s.next()).await;
     assert!(waited.is_err(), "no timeout, no break");
+}
+
+#[tokio::test]
+async fn the_timeout_bounds_each_wait_not_the_whole_body() {
+    // Each range takes ~250 ms in all but never waits more than ~10 ms for a piece: a 100 ms
+    // request timeout must not cut it, single-stream or in parallel.
+    let data = random_bytes(50_000, 12);
+    let slow = std::iter::repeat_n(Act::Slowly(10), 8);
+    let a = std::sync::Arc::new(Breaking::new(data.clone(), slow));
+    let files = client(&a, 0).with_timeout(Duration::from_millis(100));
+    let (got, err) = drain(files.download("k").await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(sha(&got), sha(&data));
+    let dl = files
+        .download("k")
+        .concurrency(2)
+        .chunk_size(25_000)
+        .await
+        .unwrap();
+    let (got, err) = drain(dl).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(sha(&got), sha(&data));
+    assert_eq!(asked(&a).len(), 3, "one request each, no retry");
 }
