@@ -109,6 +109,7 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
             })
         }
     };
+    let mut file_dest = None;
     if a.dest != "-" {
         let mut dest = PathBuf::from(&a.dest);
         if a.dest.ends_with('/') || dest.is_dir() {
@@ -122,9 +123,8 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
         if dest.file_name().is_none() {
             return Err(Error::invalid_input("the destination has no file name"));
         }
-        return save_to_file(files, key, range, &a, &dest, interrupts).await;
+        file_dest = Some(dest);
     }
-
     let mut request = files.download(key.clone());
     if let Some(r) = range {
         request = request.range(r);
@@ -134,6 +134,9 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
     }
     if let Some(size) = a.chunk_size {
         request = request.chunk_size(size);
+    }
+    if let Some(dest) = file_dest {
+        return save_to_file(request, &a, &dest, interrupts).await;
     }
     let download = request.await?;
     let served = download.range();
@@ -157,25 +160,13 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
 /// `download` into a file, through the core's [`files::Save`]: a partial file beside `dest`
 /// that the same command continues after Ctrl-C, a kill, a reboot or a lasting failure.
 async fn save_to_file(
-    files: Files,
-    key: String,
-    range: Option<ByteRange>,
+    request: files::DownloadBuilder,
     a: &DownloadArgs,
     dest: &Path,
     interrupts: &mut Interrupts,
 ) -> Result<ExitCode> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let mut request = files.download(key.clone());
-    if let Some(r) = range {
-        request = request.range(r);
-    }
-    if let Some(n) = a.concurrency {
-        request = request.concurrency(n as usize);
-    }
-    if let Some(size) = a.chunk_size {
-        request = request.chunk_size(size);
-    }
     let pb = progress_bar(0, false);
     let seen = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let cancel = files::CancellationToken::new();
