@@ -688,7 +688,7 @@ async fn fetch_range(
                         end: Some(range.end),
                     }),
                 );
-                let resp = download::within(timeout, get).await?;
+                let resp = crate::retry::within(timeout, get).await?;
                 if let (Some(ours), Some(theirs)) = (etag, resp.meta.etag.as_deref())
                     && ours != theirs
                 {

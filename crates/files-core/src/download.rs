@@ -14,7 +14,7 @@ use futures::StreamExt;
 use crate::adapter::{Adapter, ByteRange, GetResponse, ObjectMeta};
 use crate::body::ByteStream;
 use crate::error::{Error, ErrorKind, Result};
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, within};
 
 /// What a resuming stream needs to ask for the rest of the body again.
 pub(crate) struct Resumer {
@@ -174,22 +174,6 @@ impl State {
                 ),
             ))
         }
-    }
-}
-
-/// `fut`, bounded by `timeout` (a retryable [`ErrorKind::Timeout`] when it runs out).
-pub(crate) async fn within<T>(
-    timeout: Option<Duration>,
-    fut: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    match timeout {
-        Some(t) => tokio::time::timeout(t, fut).await.unwrap_or_else(|_| {
-            Err(Error::new(
-                ErrorKind::Timeout,
-                format!("no answer within {} ms", t.as_millis()),
-            ))
-        }),
-        None => fut.await,
     }
 }
 

@@ -74,18 +74,7 @@ impl RetryPolicy {
         let started = Instant::now();
         let mut retries = 0u32;
         loop {
-            let attempt = op(retries);
-            let result = match timeout {
-                Some(t) => match tokio::time::timeout(t, attempt).await {
-                    Ok(r) => r,
-                    Err(_) => Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!("no answer within {} ms", t.as_millis()),
-                    )),
-                },
-                None => attempt.await,
-            };
-            match result {
+            match within(timeout, op(retries)).await {
                 Ok(v) => return Ok((v, retries)),
                 Err(e) if e.is_retryable() && retries < self.max_retries => {
                     let wait = self.backoff(retries + 1);
@@ -99,6 +88,22 @@ impl RetryPolicy {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// `fut`, bounded by `timeout` (running out is a retryable [`ErrorKind::Timeout`]).
+pub(crate) async fn within<T>(
+    timeout: Option<Duration>,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match timeout {
+        Some(t) => tokio::time::timeout(t, fut).await.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("no answer within {} ms", t.as_millis()),
+            ))
+        }),
+        None => fut.await,
     }
 }
 

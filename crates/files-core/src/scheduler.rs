@@ -27,7 +27,7 @@ use crate::checkpoint;
 use crate::control::{Command, UploadControl, UploadStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ratelimit::RateLimiter;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, within};
 use crate::token::{Fingerprint, ResumeToken, TOKEN_VERSION, TokenFamily, format_ranges};
 
 /// A progress report, sent after every confirmed part and once when an upload starts.
@@ -568,7 +568,7 @@ impl Runner {
         let result = if let Some(stream) = self.job.body.take_stream() {
             // A stream cannot be replayed: one attempt.
             let fut = adapter.put(&key, stream, total, &options);
-            match self.guard(with_timeout(timeout, fut)).await {
+            match self.guard(within(timeout, fut)).await {
                 Ok(r) => r,
                 Err(i) => return Err(self.handle_interrupt(i).await),
             }
@@ -933,7 +933,7 @@ impl Runner {
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
-            let complete = with_timeout(self.job.timeout, p.complete(spec, session, parts));
+            let complete = within(self.job.timeout, p.complete(spec, session, parts));
             let result = match self.guard(complete).await {
                 Ok(r) => r,
                 Err(i) => return Err(self.handle_interrupt(i).await),
@@ -953,7 +953,7 @@ impl Runner {
                 return Err(self.handle_interrupt(i).await);
             }
             // Ambiguous: did the complete land? Ask the provider.
-            match with_timeout(self.job.timeout, p.probe(spec, session)).await {
+            match within(self.job.timeout, p.probe(spec, session)).await {
                 Ok(_) => continue, // the session is still open: completing again is safe
                 Err(pe) if matches!(pe.kind(), ErrorKind::SessionExpired | ErrorKind::NotFound) => {
                     // The session is gone: this complete (or another process's, still being
@@ -1005,7 +1005,7 @@ impl Runner {
             let data = buf.split().freeze();
             let len = data.len() as u64;
             let one: ByteStream = futures::stream::once(async move { Ok(data) }).boxed();
-            let meta = with_timeout(
+            let meta = within(
                 self.job.timeout,
                 adapter.put(&spec.key, one, Some(len), &spec.options),
             )
@@ -1290,7 +1290,7 @@ impl Runner {
                 return Err(self.handle_interrupt(i).await);
             }
             let last = end == total;
-            let append = with_timeout(
+            let append = within(
                 self.job.timeout,
                 o.append(&spec, &token.session, offset, data, last),
             );
@@ -1383,13 +1383,11 @@ async fn finish_once(
     session: &Session,
     timeout: Option<Duration>,
 ) -> Result<ObjectMeta> {
-    match with_timeout(timeout, o.finish(spec, session)).await {
+    match within(timeout, o.finish(spec, session)).await {
         Ok(meta) => Ok(meta),
         Err(e) if e.is_retryable() => {
             // Ambiguous: if the provider says the object is finished, it is.
-            if let Ok(OffsetState::Finished(meta)) =
-                with_timeout(timeout, o.probe(spec, session)).await
-            {
+            if let Ok(OffsetState::Finished(meta)) = within(timeout, o.probe(spec, session)).await {
                 return Ok(meta);
             }
             Err(e)
@@ -1449,21 +1447,6 @@ async fn send_part(
         })
         .await;
     (number, crc, result)
-}
-
-async fn with_timeout<T>(
-    timeout: Option<Duration>,
-    fut: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    match timeout {
-        None => fut.await,
-        Some(t) => tokio::time::timeout(t, fut).await.unwrap_or_else(|_| {
-            Err(Error::new(
-                ErrorKind::Timeout,
-                format!("no answer within {} ms", t.as_millis()),
-            ))
-        }),
-    }
 }
 
 /// Reads from `stream` into `buf` until it holds `want` bytes or the stream ends; returns
