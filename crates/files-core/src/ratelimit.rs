@@ -1,4 +1,4 @@
-//! A shared bandwidth limit for the parts of one upload.
+//! A shared bandwidth limit: the parts of one upload, or the writes of one save.
 
 use std::sync::Mutex;
 use std::time::Duration;

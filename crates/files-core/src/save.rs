@@ -17,7 +17,7 @@ use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -28,6 +28,7 @@ use crate::adapter::{ByteRange, ObjectMeta};
 use crate::body::ByteStream;
 use crate::client::DownloadBuilder;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ratelimit::RateLimiter;
 
 /// Bytes written between two syncs of the partial file (and of its record).
 const SYNC_EVERY: u64 = 64 << 20;
@@ -414,7 +415,7 @@ async fn write_partial(
         }
     };
     progress(have);
-    let started = Instant::now();
+    let limiter = s.rate_limit.map(RateLimiter::new);
     let mut pos = have;
     let mut unsynced = 0u64;
     let mut failure: Option<Error> = None;
@@ -454,10 +455,9 @@ async fn write_partial(
             record.synced = pos;
             partial.save(&record)?;
         }
-        if let Some(rate) = s.rate_limit {
-            let due = started + Duration::from_secs_f64((pos - have) as f64 / rate as f64);
+        if let Some(limiter) = &limiter {
             tokio::select! {
-                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = limiter.acquire(chunk.len() as u64) => {}
                 _ = s.cancel.cancelled() => {
                     failure = Some(cancelled(pos, total, path));
                     break;
