@@ -12,7 +12,7 @@
 //!   call's timeout, or, without one, merely slow);
 //! * **ambiguous complete**: `complete` / `finish` succeeds inside, then an error is returned;
 //! * **cut download**: a `get`'s body breaks off after a drawn prefix (a connection reset in
-//!   the middle of a download); only on an inner adapter that reads ranges, since that is what
+//!   the middle of a download); only where the wrapper reports reading ranges, since that is what
 //!   lets a client resume the rest.
 //!
 //! Decisions are deterministic per seed: each request is identified by its operation, its part
@@ -541,7 +541,7 @@ impl Adapter for FaultyAdapter {
         self.other();
         let mut resp = self.inner.get(key, range).await?;
         let len = resp.range.end - resp.range.start;
-        if self.config.cut_download <= 0.0 || len == 0 || !self.inner.capabilities().range_read {
+        if self.config.cut_download <= 0.0 || len == 0 || !self.capabilities().range_read {
             return Ok(resp);
         }
         let (r, mut rng, allowed) = self.draw(Op::Get, key, resp.range.start);
