@@ -89,3 +89,33 @@ async fn two_hundred_faulted_gcs_uploads_land_byte_identical() {
     .await;
     Tally::of("gcs", seed, uploads, &proxy, &outcomes).report_and_check("chunk requests");
 }
+
+/// Media downloads whose bodies the proxy cuts half-way still yield the object byte for byte
+/// (the client asks for the rest with a `Range` request, after checking the ETag).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_downloads_cut_mid_body_resume_byte_identical() {
+    let fake = FakeGcs::start().expect("the fake GCS server");
+    let bucket = fake.new_bucket("proxy-get");
+    let seed = proxy_common::seed(0x6C5_C07);
+    let upstream: SocketAddr = format!("127.0.0.1:{}", fake.port()).parse().unwrap();
+    let proxy = proxy_common::body_cutting_proxy(upstream, seed, |h| {
+        h.method == "GET" && query_param(&h.target, "alt") == Some("media")
+    })
+    .await;
+    let client = |endpoint: String| {
+        Files::new(
+            GcsAdapter::builder()
+                .bucket(&bucket)
+                .ignore_env()
+                .endpoint(endpoint)
+                .anonymous()
+                .build()
+                .expect("a GCS adapter"),
+        )
+    };
+    let (direct, through) = (
+        client(format!("http://{upstream}")),
+        client(proxy.endpoint()),
+    );
+    proxy_common::cut_downloads_suite(&direct, &through, &proxy, "cut/obj.bin", seed).await;
+}

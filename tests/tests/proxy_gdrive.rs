@@ -141,3 +141,19 @@ async fn wrong_token_fails_after_exactly_one_request() {
     );
     assert!(drive.files_named(&root, "denied.bin").is_empty());
 }
+
+/// File downloads (`alt=media`) whose bodies the proxy cuts half-way still yield the file byte
+/// for byte (the client asks for the rest with a `Range` request, after checking the version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gdrive_downloads_cut_mid_body_resume_byte_identical() {
+    let drive = FakeDrive::start(TOKEN).expect("the fake Drive server");
+    let root = drive.create_folder("root", "proxy-get");
+    let seed = proxy_common::seed(0xD_21C07);
+    let proxy = proxy_common::body_cutting_proxy(upstream(&drive), seed, |h| {
+        h.method == "GET" && query_param(&h.target, "alt") == Some("media")
+    })
+    .await;
+    let direct = Files::new(adapter(&drive.endpoint(), TOKEN, &root));
+    let through = Files::new(adapter(&proxy.endpoint(), TOKEN, &root));
+    proxy_common::cut_downloads_suite(&direct, &through, &proxy, "cut/file.bin", seed).await;
+}

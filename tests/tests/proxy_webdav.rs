@@ -88,3 +88,17 @@ async fn two_hundred_faulted_webdav_uploads_land_byte_identical() {
     .await;
     Tally::of("webdav", seed, uploads, &proxy, &outcomes).report_and_check("partial PUT requests");
 }
+
+/// GETs whose bodies the proxy cuts half-way still yield the file byte for byte (the client
+/// asks for the rest with a `Range` request, after checking the ETag).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_downloads_cut_mid_body_resume_byte_identical() {
+    let server = files_testkit::require_server!(apache_or_skip());
+    let seed = proxy_common::seed(0xDA_7C07);
+    let upstream: SocketAddr = format!("127.0.0.1:{}", server.port()).parse().unwrap();
+    let proxy = proxy_common::body_cutting_proxy(upstream, seed, |h| h.method == "GET").await;
+    let direct = Files::new(adapter(server.endpoint()));
+    let through = Files::new(adapter(&format!("{}/", proxy.endpoint())));
+    let key = format!("{}cut.bin", unique_prefix("proxy-get"));
+    proxy_common::cut_downloads_suite(&direct, &through, &proxy, &key, seed).await;
+}

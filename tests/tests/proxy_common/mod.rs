@@ -288,6 +288,42 @@ impl DiskRun<'_> {
     }
 }
 
+/// A proxy in front of `upstream` that cuts half the requests `pick` selects (downloads)
+/// half-way through their answer's body, then resets the connection.
+pub async fn body_cutting_proxy(
+    upstream: std::net::SocketAddr,
+    seed: u64,
+    pick: impl Fn(&files_testkit::proxy::RequestHead) -> bool + Send + Sync + 'static,
+) -> FaultProxy {
+    let mut config = files_testkit::proxy::ProxyConfig::all_faults(seed, 0.5, pick);
+    config.faults = vec![(files_testkit::proxy::Fault::CutBody, 1)];
+    FaultProxy::start(upstream, config)
+        .await
+        .expect("the proxy")
+}
+
+/// Stores a seeded body at `key` with `direct` (not through the proxy), then
+/// [`check_cut_downloads`] through `through` (whose proxy cuts bodies), and checks that the
+/// proxy cut some.
+pub async fn cut_downloads_suite(
+    direct: &files::Files,
+    through: &files::Files,
+    proxy: &FaultProxy,
+    key: &str,
+    seed: u64,
+) {
+    let body = random_bytes(seed, (3 << 20) + 4321);
+    direct
+        .upload(key, files::Body::from_bytes(body.clone()))
+        .await
+        .unwrap();
+    let through = through.clone().with_retry(retry());
+    check_cut_downloads(&through, key, &body, 700_000..2_900_000, seed).await;
+    let cuts = proxy.log().len();
+    eprintln!("{cuts} download bodies cut (seed {seed:#x})");
+    assert!(cuts >= 3, "only {cuts} bodies were cut: {:?}", proxy.log());
+}
+
 /// Downloads `key` (holding `body`) six times whole and once as `range` through a proxy that
 /// cuts download bodies; each must yield exactly the object's bytes (SHA-256).
 pub async fn check_cut_downloads(
