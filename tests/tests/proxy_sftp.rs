@@ -78,3 +78,57 @@ async fn two_hundred_faulted_sftp_uploads_land_byte_identical() {
     .await;
     Tally::of("sftp", seed, uploads, &proxy, &outcomes).report_and_check("SSH connections");
 }
+
+/// Downloads whose SSH connection is reset or closed part-way through the file (after a seeded
+/// number of the server's bytes) still yield the file byte for byte: the client reconnects and
+/// reads the rest from where it stopped, after checking the file's size and modification time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_downloads_cut_mid_body_resume_byte_identical() {
+    use files_testkit::tcp_proxy::TcpFault;
+    let sshd = files_testkit::require_server!(sshd_or_skip());
+    let root = sshd.new_root("proxy-get").expect("a root");
+    let seed = proxy_common::seed(0x5F_7C07);
+    let upstream: SocketAddr = format!("127.0.0.1:{}", sshd.port()).parse().unwrap();
+    // Past the handshake's server bytes, inside a 3 MiB file's.
+    let mut config = TcpProxyConfig::all_faults(seed, 0.5, FIRST_FAULT..(2 << 20));
+    config.faults = vec![(TcpFault::Reset, 1), (TcpFault::Cut, 1)];
+    config.server_bytes = true;
+    let proxy = TcpFaultProxy::start(upstream, config)
+        .await
+        .expect("the proxy");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {}\n", proxy.port(), sshd.host_public_key()),
+    )
+    .expect("write known_hosts");
+    let files = Files::new(
+        SftpAdapter::builder()
+            .host("127.0.0.1")
+            .port(proxy.port())
+            .user(SFTP_USER)
+            .password(SFTP_PASSWORD)
+            .known_hosts(&known_hosts)
+            .root(&root)
+            .timeout(TIMEOUT)
+            .build()
+            .expect("an SFTP adapter"),
+    )
+    .with_retry(proxy_common::retry());
+    let body = files_testkit::util::random_bytes(seed, (3 << 20) + 4321);
+    let path = sshd.disk_path(&format!("{root}/cut/file.bin"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &body).unwrap();
+    proxy_common::check_cut_downloads(&files, "cut/file.bin", &body, 700_000..2_900_000, seed)
+        .await;
+    let cuts = proxy
+        .stats()
+        .failures
+        .load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "{cuts} SSH connections cut (seed {seed:#x}): {:?}",
+        proxy.log()
+    );
+    assert!(cuts >= 2, "only {cuts} connections were cut");
+}
