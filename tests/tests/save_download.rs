@@ -235,3 +235,36 @@ async fn an_empty_object_and_a_missing_one() {
         "only empty.bin"
     );
 }
+
+#[tokio::test]
+async fn a_second_save_to_the_same_file_is_refused_while_the_first_runs() {
+    let files = Files::from_arc(store());
+    let body = random_bytes(7, 4 << 20);
+    put(&files, "k", &body).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.bin");
+    let started = Arc::new(tokio::sync::Notify::new());
+    let first = {
+        let (files, path, started) = (files.clone(), path.clone(), started.clone());
+        tokio::spawn(async move {
+            files
+                .download("k")
+                .save(&path)
+                .rate_limit(8 << 20)
+                .on_progress(move |pos, _| {
+                    if pos > 0 {
+                        started.notify_one();
+                    }
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    let err = files.download("k").save(&path).await.expect_err("locked");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(err.message().contains("in progress"), "{err}");
+    let saved = first.await.unwrap().unwrap();
+    assert_eq!(saved.bytes, body.len() as u64);
+    assert_eq!(sha_file(&path), sha256_hex(&body));
+    assert!(!Save::partial_path(&path).exists());
+}

@@ -7,6 +7,9 @@
 //! outlast leave it; the next save of the same download continues it with a range request if the
 //! object is still the same version ([`ObjectMeta::same_version`]), and starts over if not.
 //!
+//! The partial file is locked while a save runs: a second save to the same destination fails
+//! with `Conflict` instead of writing over the first.
+//!
 //! How many bytes of the partial file are trusted: all of them when the machine has not
 //! rebooted since they were written (a killed process's writes are in the page cache, so in the
 //! file); after a reboot only those synced to disk, which the record counts (the file is synced
@@ -261,6 +264,34 @@ impl Partial {
         let _ = std::fs::remove_file(&self.record);
     }
 
+    /// Opens (or creates) the partial file and locks it for this save: a second save to the
+    /// same destination fails with [`ErrorKind::Conflict`] instead of writing over this one.
+    /// The lock holds until the returned file is closed (or the process ends).
+    fn lock(&self) -> Result<std::fs::File> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(&self.data)
+            .map_err(io_err("open", &self.data))?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::conflict(format!(
+                "another save to this file is in progress ({} is locked)",
+                self.data.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err("lock", &self.data)(e)),
+        }
+    }
+
+    /// Empties the (locked) partial file and drops its record: a fresh start.
+    fn reset(&self, file: &std::fs::File) -> Result<()> {
+        file.set_len(0).map_err(io_err("truncate", &self.data))?;
+        let _ = std::fs::remove_file(&self.record);
+        Ok(())
+    }
+
     /// How many bytes of the partial file `r` describes can be trusted.
     fn trusted(&self, r: &Record) -> u64 {
         let len = std::fs::metadata(&self.data).map_or(0, |m| m.len());
@@ -282,6 +313,31 @@ fn cancelled(pos: u64, total: u64, path: &Path) -> Error {
     )
 }
 
+/// The locked partial file of a save, before its bytes are written: if the save ends there
+/// (a missing object, a cancel) and it left nothing to continue (an empty file, no record), the
+/// file it created goes, still locked.
+struct Held<'a> {
+    partial: &'a Partial,
+    file: Option<std::fs::File>,
+}
+
+impl Held<'_> {
+    fn file(&self) -> &std::fs::File {
+        self.file.as_ref().expect("held until the save writes")
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = &self.file
+            && f.metadata().is_ok_and(|m| m.len() == 0)
+            && !self.partial.record.exists()
+        {
+            let _ = std::fs::remove_file(&self.partial.data);
+        }
+    }
+}
+
 async fn run(s: Save) -> Result<Saved> {
     let files = s.download.files.clone();
     let key = s.download.key.clone();
@@ -292,6 +348,10 @@ async fn run(s: Save) -> Result<Saved> {
     if s.restart && (partial.data.exists() || partial.record.exists()) {
         discarded = Some(Discarded::Restart);
     }
+    let mut held = Held {
+        partial: &partial,
+        file: Some(partial.lock()?),
+    };
     // What an earlier run left, if it is this download of this version.
     let mut resumed: Option<(Record, u64)> = None;
     if let Some(r) = (!s.restart).then(|| partial.load()).flatten() {
@@ -308,7 +368,7 @@ async fn run(s: Save) -> Result<Saved> {
         }
     }
     if resumed.is_none() {
-        partial.remove();
+        partial.reset(held.file())?;
     }
 
     for attempt in 0..2 {
@@ -317,6 +377,7 @@ async fn run(s: Save) -> Result<Saved> {
             let whole = r.end.unwrap_or(r.size).min(r.size) - r.start;
             if *have >= whole {
                 // Every byte is there: only the rename was missing.
+                let _locked = held.file.take();
                 finish(&partial, &s.path, *have, whole)?;
                 return Ok(Saved {
                     meta: r.version(),
@@ -348,7 +409,7 @@ async fn run(s: Save) -> Result<Saved> {
         {
             // Changed between the HEAD and the GET.
             drop(download);
-            partial.remove();
+            partial.reset(held.file())?;
             resumed = None;
             discarded = Some(Discarded::Changed);
             if attempt == 0 {
@@ -372,8 +433,19 @@ async fn run(s: Save) -> Result<Saved> {
             boot: boot_id(),
         };
         let total = have + (served.end - served.start);
-        let bytes =
-            write_partial(&s, &partial, record, download.into_stream(), have, total).await?;
+        let locked = held
+            .file
+            .take()
+            .expect("the partial file is held until the save writes");
+        let (bytes, _locked) = write_partial(
+            &s,
+            &partial,
+            locked,
+            record,
+            download.into_stream(),
+            (have, total),
+        )
+        .await?;
         finish(&partial, &s.path, bytes, total)?;
         return Ok(Saved {
             meta,
@@ -385,26 +457,21 @@ async fn run(s: Save) -> Result<Saved> {
     unreachable!("the loop returns")
 }
 
-/// Writes `stream` to the partial file after its first `have` bytes, syncing it and its record
-/// as it goes; returns the bytes the file holds. On any end but success the file is synced and
-/// counted in the record first; it is kept unless the failure says it cannot be continued.
+/// Writes `stream` to the (locked) partial file after its first `have` bytes, syncing it and
+/// its record as it goes; returns the bytes the file holds, and the file, still locked, for the
+/// rename. On any end but success the file is synced and counted in the record first; it is
+/// kept unless the failure says it cannot be continued.
 async fn write_partial(
     s: &Save,
     partial: &Partial,
+    file: std::fs::File,
     mut record: Record,
     mut stream: ByteStream,
-    have: u64,
-    total: u64,
-) -> Result<u64> {
+    (have, total): (u64, u64),
+) -> Result<(u64, std::fs::File)> {
     partial.save(&record)?;
     let path = &partial.data;
-    let mut f = tokio::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(path)
-        .await
-        .map_err(io_err("open", path))?;
+    let mut f = tokio::fs::File::from_std(file);
     f.set_len(have).await.map_err(io_err("truncate", path))?;
     f.seek(SeekFrom::Start(have))
         .await
@@ -468,11 +535,11 @@ async fn write_partial(
     // Whatever happened, what was written is made durable and counted in the record.
     f.flush().await.map_err(io_err("write", path))?;
     f.sync_data().await.map_err(io_err("sync", path))?;
-    drop(f);
+    let f = f.into_std().await;
     record.synced = pos;
     partial.save(&record)?;
     match failure {
-        None => Ok(pos),
+        None => Ok((pos, f)),
         Some(e) => {
             let keep = e.is_retryable() || e.kind() == ErrorKind::Cancelled;
             if !keep {
