@@ -268,3 +268,48 @@ async fn a_second_save_to_the_same_file_is_refused_while_the_first_runs() {
     assert_eq!(sha_file(&path), sha256_hex(&body));
     assert!(!Save::partial_path(&path).exists());
 }
+
+#[tokio::test]
+async fn a_tampered_record_or_partial_file_is_not_trusted() {
+    let files = Files::from_arc(store());
+    let body = random_bytes(8, 3 << 20);
+    put(&files, "k", &body).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.bin");
+    let record_path = {
+        let mut p = Save::partial_path(&path).into_os_string();
+        p.push(".json");
+        std::path::PathBuf::from(p)
+    };
+
+    // A record whose range starts past the object's end, and a partial file longer than the
+    // download it records: both start over, with the right bytes, no panic.
+    cancelled_save(&files, "k", &path, 1 << 20).await;
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    record["size"] = 10.into();
+    record["start"] = 2_000_000.into();
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    let saved = files
+        .download("k")
+        .range(2_000_000u64..)
+        .save(&path)
+        .await
+        .unwrap();
+    assert_eq!(saved.bytes_resumed, 0);
+    assert_eq!(sha_file(&path), sha256_hex(&body[2_000_000..]));
+
+    cancelled_save(&files, "k", &path, 1 << 20).await;
+    let data = Save::partial_path(&path);
+    std::fs::write(&data, vec![1u8; (3 << 20) + 5]).unwrap();
+    let saved = files.download("k").save(&path).await.unwrap();
+    assert_eq!(saved.discarded, Some(Discarded::AnotherDownload));
+    assert_eq!(sha_file(&path), sha256_hex(&body));
+
+    // Garbage in the record: ignored, started over.
+    cancelled_save(&files, "k", &path, 1 << 20).await;
+    std::fs::write(&record_path, b"{not json").unwrap();
+    let saved = files.download("k").save(&path).await.unwrap();
+    assert_eq!(saved.bytes_resumed, 0);
+    assert_eq!(sha_file(&path), sha256_hex(&body));
+}

@@ -359,8 +359,12 @@ async fn run(s: Save) -> Result<Saved> {
             discarded = Some(Discarded::AnotherDownload);
         } else {
             let now = files.head(&key).await?;
-            if r.version().same_version(&now) == Some(true) {
-                let have = partial.trusted(&r);
+            let whole = r.end.unwrap_or(r.size).min(r.size).saturating_sub(r.start);
+            let have = partial.trusted(&r);
+            if have > whole {
+                // The file holds more than the download it records: not that download's.
+                discarded = Some(Discarded::AnotherDownload);
+            } else if r.version().same_version(&now) == Some(true) {
                 resumed = Some((r, have));
             } else {
                 discarded = Some(Discarded::Changed);
@@ -374,8 +378,8 @@ async fn run(s: Save) -> Result<Saved> {
     for attempt in 0..2 {
         let have = resumed.as_ref().map_or(0, |(_, have)| *have);
         if let Some((r, have)) = &resumed {
-            let whole = r.end.unwrap_or(r.size).min(r.size) - r.start;
-            if *have >= whole {
+            let whole = r.end.unwrap_or(r.size).min(r.size).saturating_sub(r.start);
+            if *have == whole {
                 // Every byte is there: only the rename was missing.
                 let _locked = held.file.take();
                 finish(&partial, &s.path, *have, whole)?;
