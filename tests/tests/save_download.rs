@@ -313,3 +313,28 @@ async fn a_tampered_record_or_partial_file_is_not_trusted() {
     assert_eq!(saved.bytes_resumed, 0);
     assert_eq!(sha_file(&path), sha256_hex(&body));
 }
+
+#[tokio::test]
+async fn a_parallel_save_continues_from_an_unaligned_offset() {
+    let files = Files::from_arc(store());
+    let body = random_bytes(9, (6 << 20) + 77);
+    put(&files, "k", &body).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.bin");
+    let kept = cancelled_save(&files, "k", &path, 1 << 20).await;
+    // Cut the kept bytes to an offset that is no multiple of anything.
+    let data = Save::partial_path(&path);
+    let f = std::fs::OpenOptions::new().write(true).open(&data).unwrap();
+    let odd = kept.min(1_234_567);
+    f.set_len(odd).unwrap();
+    drop(f);
+    let saved = files
+        .download("k")
+        .concurrency(3)
+        .chunk_size(1 << 20)
+        .save(&path)
+        .await
+        .unwrap();
+    assert_eq!(saved.bytes_resumed, odd);
+    assert_eq!(sha_file(&path), sha256_hex(&body));
+}
