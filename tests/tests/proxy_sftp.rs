@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use files::Files;
 use files_sftp::SftpAdapter;
-use files_testkit::sshd::{SFTP_PASSWORD, SFTP_USER, sshd_or_skip};
+use files_testkit::sshd::{SFTP_PASSWORD, SFTP_USER, SshServer, sshd_or_skip};
 use files_testkit::tcp_proxy::{TcpFaultProxy, TcpProxyConfig};
 use proxy_common::{DiskRun, Tally, run_uploads};
 
@@ -26,6 +26,35 @@ const PART: usize = 64 << 10;
 const FIRST_FAULT: u64 = 16 << 10;
 /// Per-request timeout; stalls last longer.
 const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A `known_hosts` file in `dir` that names sshd's host key at the proxy's address.
+fn known_hosts_for(
+    dir: &std::path::Path,
+    sshd: &SshServer,
+    proxy: &TcpFaultProxy,
+) -> std::path::PathBuf {
+    let known_hosts = dir.join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {}\n", proxy.port(), sshd.host_public_key()),
+    )
+    .expect("write known_hosts");
+    known_hosts
+}
+
+/// An SFTP adapter for `root`, dialling through `proxy`.
+fn sftp_through(proxy: &TcpFaultProxy, known_hosts: &std::path::Path, root: &str) -> SftpAdapter {
+    SftpAdapter::builder()
+        .host("127.0.0.1")
+        .port(proxy.port())
+        .user(SFTP_USER)
+        .password(SFTP_PASSWORD)
+        .known_hosts(known_hosts)
+        .root(root)
+        .timeout(TIMEOUT)
+        .build()
+        .expect("an SFTP adapter")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_faulted_sftp_uploads_land_byte_identical() {
@@ -43,12 +72,7 @@ async fn two_hundred_faulted_sftp_uploads_land_byte_identical() {
         .await
         .expect("the proxy");
     let dir = tempfile::tempdir().expect("a temp dir");
-    let known_hosts = dir.path().join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("[127.0.0.1]:{} {}\n", proxy.port(), sshd.host_public_key()),
-    )
-    .expect("write known_hosts");
+    let known_hosts = known_hosts_for(dir.path(), sshd, &proxy);
 
     let run = DiskRun {
         proxy: &proxy,
@@ -59,18 +83,7 @@ async fn two_hundred_faulted_sftp_uploads_land_byte_identical() {
     let outcomes = run_uploads(uploads, 4, |i| {
         let (root, known_hosts, run) = (&root, &known_hosts, &run);
         async move {
-            let files = Files::new(
-                SftpAdapter::builder()
-                    .host("127.0.0.1")
-                    .port(run.proxy.port())
-                    .user(SFTP_USER)
-                    .password(SFTP_PASSWORD)
-                    .known_hosts(known_hosts)
-                    .root(root)
-                    .timeout(TIMEOUT)
-                    .build()
-                    .expect("an SFTP adapter"),
-            );
+            let files = Files::new(sftp_through(run.proxy, known_hosts, root));
             run.upload(&files, i, |key| sshd.disk_path(&format!("{root}/{key}")))
                 .await
         }
@@ -97,25 +110,9 @@ async fn sftp_downloads_cut_mid_body_resume_byte_identical() {
         .await
         .expect("the proxy");
     let dir = tempfile::tempdir().expect("a temp dir");
-    let known_hosts = dir.path().join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("[127.0.0.1]:{} {}\n", proxy.port(), sshd.host_public_key()),
-    )
-    .expect("write known_hosts");
-    let files = Files::new(
-        SftpAdapter::builder()
-            .host("127.0.0.1")
-            .port(proxy.port())
-            .user(SFTP_USER)
-            .password(SFTP_PASSWORD)
-            .known_hosts(&known_hosts)
-            .root(&root)
-            .timeout(TIMEOUT)
-            .build()
-            .expect("an SFTP adapter"),
-    )
-    .with_retry(proxy_common::retry());
+    let known_hosts = known_hosts_for(dir.path(), sshd, &proxy);
+    let files =
+        Files::new(sftp_through(&proxy, &known_hosts, &root)).with_retry(proxy_common::retry());
     let body = files_testkit::util::random_bytes(seed, (3 << 20) + 4321);
     let path = sshd.disk_path(&format!("{root}/cut/file.bin"));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
