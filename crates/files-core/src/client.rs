@@ -531,9 +531,9 @@ impl DownloadBuilder {
     /// at a time (default 1: one request). The stream still yields the bytes in order; at
     /// most `n` ranges are held in memory. Each range is its own request, retried on its own
     /// under the client's retry policy (a range whose body breaks off is read again); the
-    /// per-request timeout bounds each request and each wait for its body, not the whole range. The
-    /// object's size and ETag are read first (a HEAD); a range served from another version
-    /// (another ETag) fails the stream with [`ErrorKind::Conflict`] rather than mixing
+    /// per-request timeout bounds each request and each wait for its body, not the whole
+    /// range. The object's size and ETag are read first (a HEAD); a range served from another
+    /// version (another ETag) fails the stream with [`ErrorKind::Conflict`] rather than mixing
     /// versions. An object no larger than one range, or a provider that cannot read ranges,
     /// is read in one request as without this option.
     pub fn concurrency(mut self, n: usize) -> Self {
