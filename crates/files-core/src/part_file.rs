@@ -50,7 +50,7 @@ pub fn is_reserved(segment: &str) -> bool {
 }
 
 /// The key rules of a part-file adapter named `name` (as users know it: `fs`, `SFTP` ...):
-/// the default lexical rules ([`validate_key_default`](crate::validate_key_default)), the
+/// the default lexical rules ([`validate_key_default`](crate::adapter::validate_key_default)), the
 /// name lengths ([`check_name_lengths`]), no trailing `/` (a directory is not a file), and no
 /// segment reserved for part or temporary files ([`is_reserved`]).
 pub fn validate_file_key(key: &str, name: &str) -> Result<()> {
