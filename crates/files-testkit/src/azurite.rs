@@ -56,10 +56,7 @@ impl AzuriteServer {
         if !bin.is_file() {
             return Err(format!("{} is missing", bin.display()));
         }
-        let dir = tempfile::Builder::new()
-            .prefix("azurite-")
-            .tempdir_in(std::env::temp_dir())
-            .map_err(|e| format!("cannot create Azurite's folder: {e}"))?;
+        let dir = servers::scratch_dir(&std::env::temp_dir(), "azurite")?;
         let location = dir.path().to_path_buf();
         let process = ServerProcess::start(
             "azurite",

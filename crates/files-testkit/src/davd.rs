@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::servers::{ServerProcess, answers_http, ensure_all_installed, unavailable, venv_bin};
+use crate::servers::{
+    self, ServerProcess, answers_http, ensure_all_installed, unavailable, venv_bin,
+};
 
 /// The user every WebDAV test server accepts.
 pub const DAV_USER: &str = "files-dav-user";
@@ -68,7 +70,7 @@ impl DavServer {
         if !apache.is_file() {
             return Err("/usr/sbin/apache2 is missing (apt-get install apache2)".into());
         }
-        let dir = fresh_dir()?;
+        let dir = servers::scratch_dir(&std::env::temp_dir(), "davd")?;
         let base = dir.path().to_path_buf();
         let data = base.join("data");
         let lock = base.join("lock");
@@ -157,7 +159,7 @@ DocumentRoot "{data}"
         if !bin.is_file() {
             return Err(format!("{} is missing", bin.display()));
         }
-        let dir = fresh_dir()?;
+        let dir = servers::scratch_dir(&std::env::temp_dir(), "davd")?;
         let base = dir.path().to_path_buf();
         let data = base.join("data");
         fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
@@ -346,28 +348,6 @@ pub fn own_apache_or_skip() -> Option<DavServer> {
 }
 
 // ---------------------------------------------------------------------------------- helpers
-
-/// A temporary directory named after this process; directories of dead processes (servers
-/// kept in statics are never dropped) are removed first.
-fn fresh_dir() -> Result<tempfile::TempDir, String> {
-    let tmp = std::env::temp_dir();
-    if let Ok(entries) = fs::read_dir(&tmp) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("files-davd-") else {
-                continue;
-            };
-            let pid = rest.split('-').next().unwrap_or("");
-            if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-    }
-    tempfile::Builder::new()
-        .prefix(&format!("files-davd-{}-", std::process::id()))
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory: {e}"))
-}
 
 fn is_root() -> bool {
     Command::new("id")

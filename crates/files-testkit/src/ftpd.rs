@@ -72,7 +72,7 @@ impl FtpServer {
     /// temporary directory, with explicit FTPS required when `tls` is set.
     pub fn pyftpdlib(tls: bool) -> Result<FtpServer, String> {
         servers::ensure_all_installed()?;
-        let tmp = fresh_dir()?;
+        let tmp = servers::scratch_dir(&std::env::temp_dir(), "ftpd")?;
         let dir = tmp.path().join("data");
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let script = tmp.path().join("ftpd.py");
@@ -115,7 +115,7 @@ impl FtpServer {
             return Err("/usr/sbin/vsftpd is missing (apt-get install vsftpd)".into());
         }
         ensure_system_user()?;
-        let tmp = fresh_dir()?;
+        let tmp = servers::scratch_dir(&std::env::temp_dir(), "ftpd")?;
         let dir = tmp.path().join("data");
         let empty = tmp.path().join("empty");
         for d in [&dir, &empty] {
@@ -292,26 +292,6 @@ server = FTPServer(("127.0.0.1", int(port)), Handler)
 server.max_cons = 256
 server.serve_forever()
 "#;
-
-fn fresh_dir() -> Result<tempfile::TempDir, String> {
-    let tmp = std::env::temp_dir();
-    if let Ok(entries) = fs::read_dir(&tmp) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("files-ftpd-") else {
-                continue;
-            };
-            let pid = rest.split('-').next().unwrap_or("");
-            if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-    }
-    tempfile::Builder::new()
-        .prefix(&format!("files-ftpd-{}-", std::process::id()))
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory: {e}"))
-}
 
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) -> Result<(), String> {

@@ -41,7 +41,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::servers::{ServerProcess, ensure_debian_packages, servers_dir, unavailable};
+use crate::servers::{
+    ServerProcess, ensure_debian_packages, scratch_dir, servers_dir, unavailable,
+};
 
 /// The account the test server logs in (created by the harness).
 pub const SFTP_USER: &str = "files-sftp-test";
@@ -71,11 +73,7 @@ impl SshServer {
         fs::create_dir_all("/run/sshd").map_err(|e| format!("cannot create /run/sshd: {e}"))?;
         // Under the system temp dir (world-traversable), so the test user can reach its data.
         let base = std::env::temp_dir().join("files-test-sshd");
-        fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
-        let dir = tempfile::Builder::new()
-            .prefix("sshd-")
-            .tempdir_in(&base)
-            .map_err(|e| format!("cannot create a directory for sshd: {e}"))?;
+        let dir = scratch_dir(&base, "sshd")?;
         let d = dir.path();
         // The test user must be able to walk down to its data directory.
         for p in [base.as_path(), d] {
