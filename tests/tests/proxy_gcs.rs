@@ -10,7 +10,7 @@
 //! A failure names the seed; `FILES_PROXY_SEED` replays a run, `FILES_PROXY_UPLOADS` changes
 //! the count for a quick local run.
 
-mod proxy_common;
+use crate::proxy_common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

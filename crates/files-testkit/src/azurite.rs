@@ -56,7 +56,7 @@ impl AzuriteServer {
         if !bin.is_file() {
             return Err(format!("{} is missing", bin.display()));
         }
-        let dir = servers::scratch_dir(&std::env::temp_dir(), "azurite")?;
+        let dir = crate::scratch::scratch_dir(&std::env::temp_dir(), "azurite")?;
         let location = dir.path().to_path_buf();
         let process = ServerProcess::start(
             "azurite",

@@ -22,9 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::servers::{
-    self, ServerProcess, answers_http, ensure_all_installed, unavailable, venv_bin,
-};
+use crate::servers::{ServerProcess, answers_http, ensure_all_installed, unavailable, venv_bin};
 
 /// The user every WebDAV test server accepts.
 pub const DAV_USER: &str = "files-dav-user";
@@ -70,7 +68,7 @@ impl DavServer {
         if !apache.is_file() {
             return Err("/usr/sbin/apache2 is missing (apt-get install apache2)".into());
         }
-        let dir = servers::scratch_dir(&std::env::temp_dir(), "davd")?;
+        let dir = crate::scratch::scratch_dir(&std::env::temp_dir(), "davd")?;
         let base = dir.path().to_path_buf();
         let data = base.join("data");
         let lock = base.join("lock");
@@ -159,7 +157,7 @@ DocumentRoot "{data}"
         if !bin.is_file() {
             return Err(format!("{} is missing", bin.display()));
         }
-        let dir = servers::scratch_dir(&std::env::temp_dir(), "davd")?;
+        let dir = crate::scratch::scratch_dir(&std::env::temp_dir(), "davd")?;
         let base = dir.path().to_path_buf();
         let data = base.join("data");
         fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;

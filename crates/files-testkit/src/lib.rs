@@ -23,6 +23,7 @@ pub mod gdrive;
 mod httpd;
 pub mod proxy;
 pub mod proxy_kit;
+pub mod scratch;
 pub mod servers;
 pub mod sshd;
 pub mod tcp_proxy;

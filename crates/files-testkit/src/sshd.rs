@@ -41,9 +41,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::servers::{
-    ServerProcess, ensure_debian_packages, scratch_dir, servers_dir, unavailable,
-};
+use crate::scratch::scratch_dir;
+use crate::servers::{ServerProcess, ensure_debian_packages, servers_dir, unavailable};
 
 /// The account the test server logs in (created by the harness).
 pub const SFTP_USER: &str = "files-sftp-test";
