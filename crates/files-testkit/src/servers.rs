@@ -1008,6 +1008,12 @@ impl RcloneServer {
     /// Installs rclone if needed and serves `dir` (created if missing) over S3 on a free port,
     /// waiting until it answers.
     pub fn start(dir: impl Into<PathBuf>) -> Result<RcloneServer, String> {
+        RcloneServer::start_with(dir, &[])
+    }
+
+    /// [`RcloneServer::start`] with extra `rclone serve s3` flags (the benchmark's
+    /// `--ignore-checksum`, say).
+    pub fn start_with(dir: impl Into<PathBuf>, flags: &[&str]) -> Result<RcloneServer, String> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let installed = ensure_installed()?;
@@ -1021,6 +1027,7 @@ impl RcloneServer {
                     .arg(format!("127.0.0.1:{port}"))
                     .arg("--auth-key")
                     .arg(format!("{ACCESS_KEY_ID},{SECRET_ACCESS_KEY}"))
+                    .args(flags)
                     .arg(&dir);
                 c
             },
