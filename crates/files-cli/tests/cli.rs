@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 
 use files_testkit::crash::{kill_when_loaded, sha256_bytes, sha256_file, write_random_file};
 
-mod common;
+use crate::common;
 use common::{json_line, ok, s, sidecar, stderr, stdout};
 
 fn files() -> Command {

@@ -17,9 +17,9 @@
 //!   a resume of the discarded (or server-expired) session says `session_expired`.
 //!
 //! A failing run names its seed and the command that replays it alone. Run with
-//! `cargo nextest run -p files-cli --test crash_matrix`.
+//! `cargo nextest run -p files-cli --test suites crash_matrix::`.
 
-mod common;
+use crate::common;
 use std::time::Duration;
 
 use common::crash::{

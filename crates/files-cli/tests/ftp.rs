@@ -1,6 +1,6 @@
 //! End-to-end tests of the `files` binary against real FTP daemons (pyftpdlib and vsftpd,
 //! started by the test harness; see `files_testkit::ftpd`). Run with
-//! `cargo test -p files-cli --features ftp --test ftp`.
+//! `cargo nextest run -p files-cli --test suites ftp::`.
 //!
 //! The child processes get the user and password through `FILES_FTP_USER` /
 //! `FILES_FTP_PASSWORD`, never on the command line. What landed is checked on the server's disk
@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use files_testkit::ftpd::{self, FtpServer};
 
-mod common;
+use crate::common;
 use common::crash::{self, Upload};
 use common::stores::{self, Store};
 use common::{json_line, ok, s, sidecar, stderr, stdout};

@@ -13,7 +13,7 @@ use std::process::Output;
 use files_testkit::require_server;
 use files_testkit::servers::{ACCESS_KEY_ID, SECRET_ACCESS_KEY, moto_or_skip};
 
-mod common;
+use crate::common;
 use common::stores::{s3_files, s3_url};
 use common::{json_line, ok, s, stdout};
 

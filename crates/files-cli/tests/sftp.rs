@@ -1,6 +1,6 @@
 //! End-to-end tests of the `files` binary against Debian's OpenSSH `sshd` (started by the test
 //! harness; see `files_testkit::sshd`). Run with
-//! `cargo test -p files-cli --features sftp --test sftp`.
+//! `cargo nextest run -p files-cli --test suites sftp::`.
 //!
 //! The child processes get the test user, its password and the `known_hosts` file through
 //! environment variables (`FILES_SFTP_USER`, `FILES_SFTP_PASSWORD`, `FILES_SFTP_KNOWN_HOSTS`),
@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use files_testkit::require_server;
 use files_testkit::sshd::{SFTP_PASSWORD, SFTP_USER, SshServer, sshd_or_skip};
 
-mod common;
+use crate::common;
 use common::crash::{self, Upload};
 use common::stores::{self, Store};
 use common::{json_line, ok, s, sidecar, stderr, stdout};

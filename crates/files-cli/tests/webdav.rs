@@ -1,6 +1,6 @@
 //! End-to-end tests of the `files` binary against Apache with `mod_dav_fs` (partial PUT), one
 //! server per test (see `files_testkit::davd`). Run with
-//! `cargo test -p files-cli --features webdav --test webdav`.
+//! `cargo nextest run -p files-cli --test suites webdav::`.
 //!
 //! The children get the test user's password through `FILES_WEBDAV_PASSWORD`, never on the
 //! command line. What landed is checked on the server's disk (the served directory), not
@@ -13,7 +13,7 @@ use std::process::Output;
 use files_testkit::davd::own_apache_or_skip;
 use files_testkit::require_server;
 
-mod common;
+use crate::common;
 use common::stores::{dav_files, dav_url};
 use common::{s, stderr};
 

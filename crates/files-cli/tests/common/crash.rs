@@ -518,7 +518,7 @@ pub fn matrix_with(
             .iter()
             .map(|(seed, msg)| {
                 format!(
-                    "seed {seed} (default plan: {:?}): {msg}\n  replay: FILES_CRASH_SEED={seed} FILES_CRASH_RUNS=1 cargo nextest run -p files-cli --test crash_matrix {test}",
+                    "seed {seed} (default plan: {:?}): {msg}\n  replay: FILES_CRASH_SEED={seed} FILES_CRASH_RUNS=1 cargo nextest run -p files-cli --test suites crash_matrix::{test}",
                     plan(store.shape(), *seed)
                 )
             })

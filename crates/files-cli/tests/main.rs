@@ -1,0 +1,13 @@
+//! The integration tests of the `files` CLI, as one test binary (one link, one executable on
+//! disk, instead of one per file). Each store's tests are a module; run one with a filter, for
+//! example `cargo nextest run -p files-cli --test suites sftp::` or
+//! `cargo nextest run -p files-cli --test suites crash_matrix::gdrive_`.
+
+mod common;
+
+mod cli;
+mod crash_matrix;
+mod ftp;
+mod s3;
+mod sftp;
+mod webdav;
