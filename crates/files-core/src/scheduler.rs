@@ -861,14 +861,14 @@ impl Runner {
                     self.rate.clone(),
                 );
                 tasks.spawn(async move {
-                    let data = match replay.read_range(off, len).await {
+                    let (data, crc32c) = match replay.read_range_crc(off, len).await {
                         Ok(d) => d,
                         Err(e) => return (number, 0, Err(e)),
                     };
                     let part = Part {
                         number,
                         offset: off,
-                        crc32c: crc32c::crc32c(&data),
+                        crc32c,
                         data,
                     };
                     send_part(adapter, spec, session, part, retry, timeout, rate).await
