@@ -614,7 +614,7 @@ const LEAN_FLAGS: &[&str] = &["--ignore-checksum"];
 /// the temporary folder.
 fn lean_data_parent() -> PathBuf {
     let shm = Path::new("/dev/shm");
-    let free = nix_free_bytes(shm).unwrap_or(0);
+    let free = free_bytes(shm).unwrap_or(0);
     if free > 6 << 30 {
         shm.to_path_buf()
     } else {
@@ -623,7 +623,7 @@ fn lean_data_parent() -> PathBuf {
 }
 
 /// Free bytes of the file system holding `path` (`df`'s "Available"), if `df` answers.
-fn nix_free_bytes(path: &Path) -> Option<u64> {
+fn free_bytes(path: &Path) -> Option<u64> {
     let out = Command::new("df")
         .args(["-B1", "--output=avail"])
         .arg(path)

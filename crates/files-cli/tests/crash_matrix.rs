@@ -20,13 +20,9 @@
 //! `cargo nextest run -p files-cli --test suites crash_matrix::`.
 
 use crate::common;
-use std::time::Duration;
 
-use common::crash::{
-    KillAt, Rng, abort_and_expired, crash_run_at, matrix, matrix_with, seeds,
-    sigint_pause_then_resume,
-};
-use common::stores::{self, Store};
+use common::crash::{abort_and_expired, matrix, seeds, sigint_pause_then_resume};
+use common::stores;
 
 /// Runs per store by default.
 const RUNS: u64 = 50;
@@ -85,6 +81,10 @@ store_tests!(
 #[cfg(feature = "s3")]
 #[test]
 fn s3_kill9_during_complete() {
+    use common::crash::{KillAt, Rng, crash_run_at, matrix_with};
+    use common::stores::Store;
+    use std::time::Duration;
+
     let store = files_testkit::require_server!(stores::s3("crash-complete"));
     let sh = store.shape();
     matrix_with(

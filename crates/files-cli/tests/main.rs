@@ -6,6 +6,17 @@
 mod common;
 
 mod cli;
+// Only the stores whose uploads resume across processes have a crash matrix.
+#[cfg(any(
+    feature = "fs",
+    feature = "s3",
+    feature = "sftp",
+    feature = "ftp",
+    feature = "webdav",
+    feature = "azure",
+    feature = "gcs",
+    feature = "gdrive"
+))]
 mod crash_matrix;
 mod ftp;
 mod s3;

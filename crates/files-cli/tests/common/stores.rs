@@ -4,7 +4,7 @@
 //! upload session (open multipart uploads, uncommitted blocks, open resumable sessions, part
 //! files) — asked of the server directly, never through the adapter under test.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use files::ResumeToken;
@@ -123,7 +123,7 @@ pub fn fs() -> Option<FsStore> {
 
 #[cfg(feature = "fs")]
 impl FsStore {
-    fn root(&self) -> PathBuf {
+    fn root(&self) -> std::path::PathBuf {
         self.dir.path().join("store")
     }
 }
@@ -389,7 +389,7 @@ pub fn ftp_url(server: &files_testkit::ftpd::FtpServer, root: &str, key: &str) -
 #[cfg(feature = "ftp")]
 impl FtpStore {
     /// The root's directory on this machine's disk.
-    pub fn disk(&self) -> PathBuf {
+    pub fn disk(&self) -> std::path::PathBuf {
         self.server.dir().join(&self.root)
     }
 }
