@@ -115,12 +115,18 @@ impl Body {
     /// [`ErrorKind::BodyChanged`]. Runs file I/O on the blocking pool; dropping the future
     /// abandons the read.
     pub async fn read_range(&self, offset: u64, len: u64) -> Result<Bytes> {
-        match self.replay() {
-            Some(r) => r.read_range(offset, len).await,
-            None => Err(Error::invalid_input(
-                "a stream body cannot be read by position",
-            )),
-        }
+        self.positional()?.read_range(offset, len).await
+    }
+
+    /// [`Body::read_range`] with the CRC32C of the bytes (see `Replay::read_range_crc`).
+    pub(crate) async fn read_range_crc(&self, offset: u64, len: u64) -> Result<(Bytes, u32)> {
+        self.positional()?.read_range_crc(offset, len).await
+    }
+
+    /// [`Body::replay`], or the error of reading a stream by position.
+    fn positional(&self) -> Result<Replay> {
+        self.replay()
+            .ok_or_else(|| Error::invalid_input("a stream body cannot be read by position"))
     }
 
     /// A cheap handle that reads this body by position from other tasks (`None` for streams).

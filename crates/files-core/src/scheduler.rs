@@ -743,8 +743,8 @@ impl Runner {
                 );
                 continue;
             };
-            let data = self.job.body.read_range(off, len).await?;
-            if crc32c::crc32c(&data) != expected {
+            let (_, crc) = self.job.body.read_range_crc(off, len).await?;
+            if crc != expected {
                 return Err(Error::body_changed(format!(
                     "part {} (bytes {off}..{}) differs from what was uploaded before; the body changed since the upload started",
                     part.number,
