@@ -36,8 +36,9 @@
 //!
 //! Run with `cargo xtask bench` (writes docs/benchmarks.md), or
 //! `cargo bench -p files-bench --features peers --bench s3 -- [--size-mib N] [--rounds N]
-//! [--skip-resume] [--skip-download] [--skip-stock] [--markdown PATH]` (`--markdown` replaces the S3 section
-//! of that file, keeping the rest). `BENCH_RESUME_DELAY_MS` sets the pause between the kill and
+//! [--skip-resume] [--skip-download] [--skip-stock] [--markdown PATH]` (`--markdown` replaces
+//! the S3 section of that file, keeping the rest; cargo runs benches in the package's folder,
+//! so give an absolute PATH). `BENCH_RESUME_DELAY_MS` sets the pause between the kill and
 //! the resume (default 2000; 0 reproduces rclone's `InvalidPart` on a streamed multipart upload,
 //! explained in the report), and
 //! `BENCH_DEBUG_RESUME=1` prints the parts the resume's probe found.
