@@ -67,7 +67,7 @@ pub use body::{Body, ByteStream};
 pub use client::{DEFAULT_DOWNLOAD_CHUNK, Download, DownloadBuilder, Files, UploadBuilder};
 pub use control::{UploadControl, UploadStatus};
 pub use error::{Error, ErrorKind, Result};
-pub use registry::AdapterFactory;
+pub use registry::{AdapterFactory, FromUrl};
 pub use retry::RetryPolicy;
 pub use save::{Discarded, Save, SaveProgressFn, Saved};
 pub use scheduler::{Progress, ProgressFn, UploadOutcome};

@@ -98,22 +98,115 @@ pub fn url_key(url: &url::Url) -> Result<String> {
     percent_decode(path)
 }
 
-/// Decodes `%XX` escapes (UTF-8).
+/// Decodes `%XX` escapes (UTF-8), through the `percent-encoding` crate.
 pub fn percent_decode(s: &str) -> Result<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| Error::invalid_input("the URL path is not valid UTF-8"))
+}
+
+/// The query parameters of a store URL, each at most once, refusing any not in `allowed`
+/// (a misspelt `endpoit=` must not be ignored silently). Values are percent-decoded.
+pub fn url_params(
+    url: &url::Url,
+    allowed: &[&str],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in url.query_pairs() {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(Error::invalid_input(format!(
+                "`{}://` URLs take no parameter `{k}` (they take: {})",
+                url.scheme(),
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            )));
         }
-        out.push(bytes[i]);
-        i += 1;
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Error::invalid_input(format!(
+                "the URL gives the parameter `{k}` twice"
+            )));
+        }
     }
-    String::from_utf8(out).map_err(|_| Error::invalid_input("the URL path is not valid UTF-8"))
+    Ok(out)
+}
+
+/// An adapter that opens the store a URL names: what [`AdapterFactory::of`] needs.
+pub trait FromUrl: Adapter + Sized + 'static {
+    /// The adapter for the store `url` names (`gs://bucket/...`); the key is not its concern.
+    fn from_url(url: &url::Url) -> Result<Self>;
+}
+
+fn store_of<A: FromUrl>(url: &url::Url) -> Result<Arc<dyn Adapter>> {
+    Ok(Arc::new(A::from_url(url)?))
+}
+
+fn object_of<A: FromUrl>(url: &url::Url) -> Result<(Arc<dyn Adapter>, String)> {
+    let adapter = A::from_url(url)?;
+    let key = url_key(url)?;
+    Ok((Arc::new(adapter), key))
+}
+
+impl AdapterFactory {
+    /// The factory of `scheme` for the adapter `A`: the store from [`FromUrl::from_url`], the
+    /// key from the URL's path ([`url_key`]). An adapter whose key lives elsewhere in its URL
+    /// (a local path under a root) replaces `object`:
+    /// `AdapterFactory { object: my_opener, ..AdapterFactory::of::<A>("x", "x") }`.
+    pub const fn of<A: FromUrl>(scheme: &'static str, provider: &'static str) -> AdapterFactory {
+        AdapterFactory {
+            scheme,
+            provider,
+            store: store_of::<A>,
+            object: object_of::<A>,
+        }
+    }
+}
+
+/// Registers a provider crate's factories: an `inventory` entry for each, and a `pub fn
+/// register()` that registers them explicitly (for builds where the linker dropped the
+/// `inventory` entries).
+///
+/// ```ignore
+/// pub const FACTORY: files_core::AdapterFactory = files_core::AdapterFactory::of::<MyAdapter>("my", "my");
+/// files_core::register_factories!(FACTORY);
+/// ```
+#[macro_export]
+macro_rules! register_factories {
+    ($($factory:path),+ $(,)?) => {
+        $( $crate::inventory::submit!($factory); )+
+
+        /// Registers this crate's URL schemes explicitly (a fallback for builds where the
+        /// linker dropped their `inventory` entries).
+        pub fn register() {
+            $({
+                static F: $crate::AdapterFactory = $factory;
+                $crate::registry::register(&F);
+            })+
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b/%C3%A7%2").unwrap(), "a b/ç%2");
+        assert!(percent_decode("%FF").is_err());
+    }
+
+    #[test]
+    fn params() {
+        let u = url::Url::parse("x://b/k?endpoint=http%3A%2F%2F127.0.0.1%3A9&region=r").unwrap();
+        let p = url_params(&u, &["endpoint", "region"]).unwrap();
+        assert_eq!(p["endpoint"], "http://127.0.0.1:9");
+        let e = url_params(&u, &["endpoint"]).unwrap_err();
+        assert!(e.to_string().contains("no parameter `region`"), "{e}");
+        let twice = url::Url::parse("x://b/k?endpoint=a&endpoint=b").unwrap();
+        assert!(url_params(&twice, &["endpoint"]).is_err());
+    }
 }

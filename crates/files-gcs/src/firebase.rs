@@ -22,11 +22,12 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use files_core::{Adapter, Error, ErrorKind, Result};
+use files_core::{Adapter, Error, Result};
 
-use crate::{GcsAdapter, GcsBuilder, encode};
+use files_http::encode::segment as encode;
+
+use crate::{GcsAdapter, GcsBuilder};
 
 /// Where Firebase serves download-token URLs.
 pub const DEFAULT_FIREBASE_ENDPOINT: &str = "https://firebasestorage.googleapis.com";
@@ -92,7 +93,7 @@ pub async fn download_url(adapter: &GcsAdapter, key: &str) -> Result<String> {
             t
         }
     };
-    let ep = crate::base(&adapter.inner.firebase_endpoint);
+    let ep = crate::api::base(&adapter.inner.firebase_endpoint);
     Ok(format!(
         "{ep}v0/b/{}/o/{}?alt=media&token={token}",
         adapter.bucket(),
@@ -124,7 +125,7 @@ fn uuid_v4() -> String {
     )
 }
 
-fn adapter_for_url(url: &url::Url) -> Result<GcsAdapter> {
+pub(crate) fn adapter_for_url(url: &url::Url) -> Result<GcsAdapter> {
     if url.query().is_some() {
         return Err(Error::invalid_input(
             "firebase:// URLs take no parameters; configure credentials in the environment",
@@ -152,29 +153,9 @@ fn adapter_for_url(url: &url::Url) -> Result<GcsAdapter> {
     b.build()
 }
 
-fn store_from_url(url: &url::Url) -> Result<Arc<dyn Adapter>> {
-    Ok(Arc::new(adapter_for_url(url)?))
-}
-
-fn object_from_url(url: &url::Url) -> Result<(Arc<dyn Adapter>, String)> {
-    let a = adapter_for_url(url)?;
-    let key = files_core::registry::url_key(url)?;
-    if key.is_empty() {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            "the URL names no object key",
-        ));
-    }
-    Ok((Arc::new(a), key))
-}
-
 /// The factory of the `firebase` scheme: `firebase://<project or bucket>/key`.
-pub const FACTORY: files_core::AdapterFactory = files_core::AdapterFactory {
-    scheme: "firebase",
-    provider: "firebase",
-    store: store_from_url,
-    object: object_from_url,
-};
+pub const FACTORY: files_core::AdapterFactory =
+    files_core::AdapterFactory::of::<GcsAdapter>("firebase", "firebase");
 
 #[cfg(test)]
 mod tests {

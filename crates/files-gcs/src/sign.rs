@@ -4,8 +4,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use base64::Engine as _;
+use aws_lc_rs::signature::RsaKeyPair;
 use files_core::{Error, PresignMethod, Result};
 use serde_json::Value;
 
@@ -28,7 +27,6 @@ impl fmt::Debug for Signer {
 
 impl Signer {
     /// The signer of a service-account key JSON, or `None` when it carries no private key.
-    #[cfg_attr(not(feature = "google-auth"), allow(dead_code))]
     pub(crate) fn from_service_account(v: &Value) -> Result<Option<Signer>> {
         let (Some(email), Some(pem)) = (
             v.get("client_email").and_then(Value::as_str),
@@ -38,7 +36,7 @@ impl Signer {
         };
         Ok(Some(Signer {
             email: email.to_string(),
-            key: rsa_key_from_pem(pem)?,
+            key: files_http::google::rsa_key_from_pem(pem)?,
         }))
     }
 
@@ -68,7 +66,10 @@ impl Signer {
             .unwrap_or(0);
         let (datetime, date) = timestamp(secs);
         let scope = format!("{date}/auto/storage/goog4_request");
-        let path_key: Vec<String> = key.split('/').map(crate::encode).collect();
+        let path_key: Vec<String> = key
+            .split('/')
+            .map(|s| files_http::encode::segment(s).into_owned())
+            .collect();
         let path = format!("/{bucket}/{}", path_key.join("/"));
         let mut query = [
             ("X-Goog-Algorithm", "GOOG4-RSA-SHA256".to_string()),
@@ -80,7 +81,13 @@ impl Signer {
         query.sort_by(|a, b| a.0.cmp(b.0));
         let canonical_query = query
             .iter()
-            .map(|(k, v)| format!("{}={}", crate::encode(k), crate::encode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    files_http::encode::segment(k),
+                    files_http::encode::segment(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         let verb = match method {
@@ -95,7 +102,7 @@ impl Signer {
         )
         .as_ref());
         let string_to_sign = format!("GOOG4-RSA-SHA256\n{datetime}\n{scope}\n{hashed}");
-        let sig = rs256(&self.key, string_to_sign.as_bytes())?;
+        let sig = files_http::google::rs256(&self.key, string_to_sign.as_bytes())?;
         Ok(format!(
             "{}://{host}{path}?{canonical_query}&X-Goog-Signature={}",
             endpoint.scheme(),
@@ -104,51 +111,17 @@ impl Signer {
     }
 }
 
-/// The RSA key of a service-account key's `private_key` (PKCS#8 PEM). Errors never quote it.
-pub(crate) fn rsa_key_from_pem(pem: &str) -> Result<RsaKeyPair> {
-    let b64: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .map(str::trim)
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .map_err(|_| Error::invalid_input("the service-account private key is not PEM"))?;
-    RsaKeyPair::from_pkcs8(&der).map_err(|_| {
-        Error::invalid_input("the service-account private key is not an RSA PKCS#8 key")
-    })
-}
-
-/// RSASSA-PKCS1-v1_5 with SHA-256 (`RS256`, `GOOG4-RSA-SHA256`) of `data`.
-pub(crate) fn rs256(key: &RsaKeyPair, data: &[u8]) -> Result<Vec<u8>> {
-    let mut sig = vec![0u8; key.public_modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &aws_lc_rs::rand::SystemRandom::new(),
-        data,
-        &mut sig,
-    )
-    .map_err(|_| Error::new(files_core::ErrorKind::Other, "RSA signing failed"))?;
-    Ok(sig)
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// `(YYYYMMDDTHHMMSSZ, YYYYMMDD)` of a Unix time.
 pub(crate) fn timestamp(secs: u64) -> (String, String) {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let (y, m, d) = files_core::time::civil_from_days(days);
-    let date = format!("{y:04}{m:02}{d:02}");
+    let t = time::OffsetDateTime::from_unix_timestamp(secs.min(253_402_300_799) as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let date = format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day());
     (
-        format!(
-            "{date}T{:02}{:02}{:02}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        ),
+        format!("{date}T{:02}{:02}{:02}Z", t.hour(), t.minute(), t.second()),
         date,
     )
 }
@@ -184,7 +157,7 @@ mod tests {
                 "PUT" => PresignMethod::Put,
                 other => panic!("{what}: method {other} is not one presign signs"),
             };
-            let now = crate::parse_rfc3339(field("timestamp")).unwrap();
+            let now = crate::api::parse_rfc3339(field("timestamp")).unwrap();
             let expires = Duration::from_secs(field("expiration").parse().unwrap());
             let endpoint =
                 url::Url::parse(&format!("{}://storage.googleapis.com", field("scheme"))).unwrap();
