@@ -1,4 +1,4 @@
-//! 200 seeded uploads to the fake GCS server (`files_testkit::gcs::FakeGcs`) through the
+//! 200 seeded uploads to the fake GCS server (`files_fakes::gcs::FakeGcs`) through the
 //! fault-injecting HTTP proxy (`files_testkit::proxy`), with at least 20% of the part requests
 //! (the resumable session's chunk `PUT`s) faulted: connections reset mid-body, `500` / `503`
 //! `backendError` and `429 rateLimitExceeded` answers, stalls past the request timeout,
@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use files::Files;
+use files_fakes::gcs::FakeGcs;
 use files_gcs::GcsAdapter;
-use files_testkit::gcs::FakeGcs;
 use files_testkit::proxy::{ErrorDialect, FaultProxy, ProxyConfig, RequestHead};
 use files_testkit::util::{random_bytes, sha256_hex};
 use proxy_common::{Tally, faults_on, query_param, run_uploads, upload_or_panic};

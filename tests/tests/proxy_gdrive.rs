@@ -1,4 +1,4 @@
-//! 200 seeded uploads to the fake Drive server (`files_testkit::gdrive::FakeDrive`) through
+//! 200 seeded uploads to the fake Drive server (`files_fakes::gdrive::FakeDrive`) through
 //! the fault-injecting HTTP proxy (`files_testkit::proxy`), with at least 20% of the part
 //! requests (the resumable session's chunk `PUT`s) faulted: connections reset mid-body,
 //! `500` / `503` `backendError` and `429 rateLimitExceeded` answers, stalls past the request
@@ -19,8 +19,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use files::{Body, ErrorKind, Files};
+use files_fakes::gdrive::FakeDrive;
 use files_gdrive::GDriveAdapter;
-use files_testkit::gdrive::FakeDrive;
 use files_testkit::proxy::{ErrorDialect, FaultProxy, ProxyConfig, RequestHead};
 use files_testkit::util::{random_bytes, sha256_hex};
 use proxy_common::{Tally, query_param, retry, run_uploads, upload_or_panic};

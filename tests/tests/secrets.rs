@@ -606,7 +606,7 @@ fn azure_sas_does_not_leak() {
 #[test]
 fn gcs_access_token_and_session_url_do_not_leak() {
     capture();
-    let fake = files_testkit::gcs::FakeGcs::start().expect("the fake GCS server");
+    let fake = files_fakes::gcs::FakeGcs::start().expect("the fake GCS server");
     let bucket = fake.new_bucket("secrets");
     let token = "S3CR3T-gcs-access-token-ya29-4e1c";
     let build = || {
@@ -648,7 +648,7 @@ fn gdrive_access_token_does_not_leak() {
     capture();
     let token = "S3CR3T-gdrive-access-token-ya29-8b3a";
     let wrong = "S3CR3T-gdrive-wrong-token-2d9e";
-    let drive = files_testkit::gdrive::FakeDrive::start(token).expect("the fake Drive server");
+    let drive = files_fakes::gdrive::FakeDrive::start(token).expect("the fake Drive server");
     let root = drive.create_folder("root", "secrets-root");
     let build = |t: &str| {
         files_gdrive::GDriveAdapter::builder()

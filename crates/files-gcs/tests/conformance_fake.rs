@@ -3,8 +3,8 @@
 //! upload session leaves behind is asked of the fake directly (its open sessions).
 
 use files_core::Files;
+use files_fakes::gcs::FakeGcs;
 use files_gcs::GcsAdapter;
-use files_testkit::gcs::FakeGcs;
 use files_testkit::util::FnFixture;
 use std::sync::Arc;
 

@@ -6,9 +6,9 @@ use files_core::{
     Adapter, Body, Bytes, CancellationToken, ErrorKind, Files, OffsetState, OffsetUpload,
     UploadControl, UploadSpec,
 };
+use files_fakes::gcs::FakeGcs;
 use files_gcs::GcsAdapter;
 use files_gcs::resumable::{ResumableProtocol, SessionStatus, SessionUrl};
-use files_testkit::gcs::FakeGcs;
 use files_testkit::util::{random_bytes, sha256_hex};
 
 const KIB256: usize = 256 * 1024;

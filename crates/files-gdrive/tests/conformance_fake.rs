@@ -8,7 +8,7 @@ use files_gdrive::GDriveAdapter;
 use files_testkit::util::FnFixture;
 
 #[allow(dead_code)]
-use files_testkit::gdrive as fake;
+use files_fakes::gdrive as fake;
 
 const TOKEN: &str = "ya29.conformance-token";
 

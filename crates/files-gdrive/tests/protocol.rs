@@ -12,7 +12,7 @@ use files_core::{
 use files_gdrive::GDriveAdapter;
 
 #[allow(dead_code)]
-use files_testkit::gdrive as fake;
+use files_fakes::gdrive as fake;
 
 const TOKEN: &str = "ya29.SECRET-protocol-token";
 const KIB256: usize = 256 * 1024;

@@ -15,8 +15,8 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use files_core::{Body, ErrorKind, Files};
+use files_fakes::gdrive::{FakeDrive, JwtGrantCheck};
 use files_gdrive::{DRIVE_SCOPE, GDriveAdapter};
-use files_testkit::gdrive::{FakeDrive, JwtGrantCheck};
 use files_testkit::util::sha256_hex;
 use serde_json::{Value, json};
 

@@ -1,6 +1,8 @@
 //! Test kit for `files` adapters: the conformance suite every adapter runs
 //! ([`conformance`]), a fault-injecting adapter wrapper ([`fault`]), helpers ([`util`]), and a
-//! crash helper that kills a child process mid-upload and resumes ([`crash`]).
+//! crash helper that kills a child process mid-upload and resumes ([`crash`]), and harnesses
+//! for real test servers (emulators, daemons). The in-process protocol fakes (`FakeGcs`,
+//! `FakeDrive`) live in the `files-fakes` crate.
 //!
 //! An adapter crate runs the suite with one test per check:
 //!
@@ -17,10 +19,6 @@ pub mod davd;
 pub mod fault;
 pub mod ftpd;
 pub mod gcs;
-pub mod gdrive;
-/// The minimal HTTP/1.1 server the in-process fakes ([`gcs::FakeGcs`],
-/// [`gdrive::FakeDrive`]) run on.
-mod httpd;
 pub mod proxy;
 pub mod proxy_kit;
 pub mod scratch;

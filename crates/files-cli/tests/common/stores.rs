@@ -567,13 +567,13 @@ impl Store for AzureStore {
 /// A bucket of a fake GCS server of its own (in this process, on a loopback port).
 #[cfg(feature = "gcs")]
 pub struct GcsStore {
-    gcs: files_testkit::gcs::FakeGcs,
+    gcs: files_fakes::gcs::FakeGcs,
     bucket: String,
 }
 
 #[cfg(feature = "gcs")]
 pub fn gcs(tag: &str) -> Option<GcsStore> {
-    let gcs = files_testkit::gcs::FakeGcs::start().expect("the fake GCS server");
+    let gcs = files_fakes::gcs::FakeGcs::start().expect("the fake GCS server");
     let bucket = gcs.new_bucket(tag);
     Some(GcsStore { gcs, bucket })
 }
@@ -619,7 +619,7 @@ impl Store for GcsStore {
 /// by the CLI through `GDRIVE_ENDPOINT`. Keys are names in that folder (no `/`).
 #[cfg(feature = "gdrive")]
 pub struct DriveStore {
-    drive: files_testkit::gdrive::FakeDrive,
+    drive: files_fakes::gdrive::FakeDrive,
     root: String,
 }
 
@@ -628,7 +628,7 @@ pub const DRIVE_TOKEN: &str = "ya29.files-cli-crash-matrix";
 
 #[cfg(feature = "gdrive")]
 pub fn gdrive(tag: &str) -> Option<DriveStore> {
-    let drive = files_testkit::gdrive::FakeDrive::start(DRIVE_TOKEN).expect("the fake Drive");
+    let drive = files_fakes::gdrive::FakeDrive::start(DRIVE_TOKEN).expect("the fake Drive");
     let root = drive.create_folder("root", tag);
     Some(DriveStore { drive, root })
 }

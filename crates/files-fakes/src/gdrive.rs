@@ -1,16 +1,16 @@
 //! [`FakeDrive`]: a protocol-faithful fake of the parts of the Google Drive v3 API the
-//! `files-gdrive` adapter uses, written from Drive's documentation (no emulator of Drive
-//! exists). In-process, std threads, HTTP/1.1 on a 127.0.0.1 port (the crate's `httpd`), std +
-//! `serde_json` only (so an adapter's tests may also include this file directly with `#[path]`,
-//! with `httpd.rs` as the crate's `httpd` module).
+//! `files-gdrive` adapter uses, on the [`kit`](crate::kit) (no emulator of Drive exists).
 //!
-//! Implemented, as documented:
+//! Follows these documentation pages, as documented:
 //!
-//! * every request but a session URL needs `Authorization: Bearer <token>` (else `401`);
-//! * `files.list` with `q` (clauses joined by `and`: `name = '…'`, `'<id>' in parents`,
-//!   `trashed = false|true`, `mimeType = '…'`, `mimeType != '…'`; literals escape `'` and `\`
-//!   with `\`; anything else is `400`), `pageSize` (default 100, max 1000, or the cap set by
-//!   [`FakeDrive::max_page_size`]) and `pageToken`;
+//! * <https://developers.google.com/drive/api/guides/about-auth>: every request but a session
+//!   URL needs `Authorization: Bearer <token>` (else `401`);
+//! * <https://developers.google.com/drive/api/reference/rest/v3/files/list> and
+//!   <https://developers.google.com/drive/api/guides/search-files>: `q` (clauses joined by
+//!   `and`: `name = '…'`, `'<id>' in parents`, `trashed = false|true`, `mimeType = '…'`,
+//!   `mimeType != '…'`; literals escape `'` and `\` with `\`; anything else is `400`),
+//!   `pageSize` (default 100, max 1000, or the cap set by [`FakeDrive::max_page_size`]) and
+//!   `pageToken`;
 //! * `files.create` (metadata only, `uploadType=multipart|media|resumable`), `files.get`
 //!   (metadata, `alt=media` with `Range` → `206`), `files.update` (`PATCH` metadata with
 //!   `addParents`/`removeParents`, `appProperties` merged, `null` removes a key; media via
@@ -18,37 +18,56 @@
 //!   folder takes its descendants), `files.copy`;
 //! * **duplicate names** are allowed, as in Drive; `createdTime` grows strictly with every
 //!   creation (milliseconds) so "oldest wins" is observable;
-//! * resumable sessions: the session URL is returned in `Location` (`POST` for a new file,
-//!   `PATCH /upload/drive/v3/files/ID` for an existing one); chunks are `PUT`s with
-//!   `Content-Range: bytes S-E/T` (`T` may be `*`); every chunk that does not end the upload
-//!   must be a multiple of 256 KiB (else `400`); a chunk starting after the persisted offset is
-//!   `400`; overlap with persisted bytes is ignored; a status query (`bytes */T`) answers `308`
-//!   **without** `Range` when nothing is persisted, `308` with `Range: bytes=0-N` otherwise,
-//!   and `200` with the file resource once complete (a session holding every byte of a known
-//!   total is finalized by it); `DELETE` answers `499` and the session then answers `404`;
-//!   [`FakeDrive::expire_session`] makes it answer `410`.
-//!
-//! * an OAuth 2.0 token endpoint (`POST /token`, off until [`FakeDrive::accept_jwt_grants`])
-//!   for the service-account JWT-bearer flow: `grant_type=urn:ietf:params:oauth:grant-type:
+//! * <https://developers.google.com/drive/api/guides/manage-uploads#resumable>: the session
+//!   URL is returned in `Location` (`POST` for a new file, `PATCH /upload/drive/v3/files/ID`
+//!   for an existing one); chunks are `PUT`s with `Content-Range: bytes S-E/T` (`T` may be
+//!   `*`); every chunk that does not end the upload must be a multiple of 256 KiB (else
+//!   `400`); a chunk starting after the persisted offset is `400`; overlap with persisted
+//!   bytes is ignored; a status query (`bytes */T`) answers `308` **without** `Range` when
+//!   nothing is persisted, `308` with `Range: bytes=0-N` otherwise, and `200` with the file
+//!   resource once complete (a session holding every byte of a known total is finalized by
+//!   it); `DELETE` answers `499` and the session then answers `404`; a session expires one
+//!   week after it started, by the fake's [`FakeClock`] (then `410`);
+//!   [`FakeDrive::expire_session`] expires one at once;
+//! * <https://developers.google.com/identity/protocols/oauth2/service-account#httprest>: an
+//!   OAuth 2.0 token endpoint (`POST /token`, off until [`FakeDrive::accept_jwt_grants`]) for
+//!   the service-account JWT-bearer flow: `grant_type=urn:ietf:params:oauth:grant-type:
 //!   jwt-bearer` and an `assertion` whose header is `RS256`/`JWT`, whose claims carry the
-//!   expected `iss` and `scope`, `aud` = the endpoint's URL, `iat` not in the future and `exp`
-//!   at most an hour later and not past, and whose signature the caller's check accepts,
-//!   answers `{access_token: <the fake's token>, expires_in: 3600}`; anything else is `400
-//!   invalid_grant`, as Google answers.
+//!   expected `iss` and `scope`, `aud` = the endpoint's URL, `iat` not in the future and
+//!   `exp` at most an hour later and not past (by the fake's clock), and whose signature the
+//!   caller's check accepts, answers `{access_token: <the fake's token>, expires_in: 3600}`;
+//!   anything else is `400 invalid_grant`, as Google answers.
 //!
-//! Where it may differ from Drive: `fields` is ignored (every field is returned), there is no
-//! eventual consistency of `files.list`, no quotas, no shared drives, no revisions.
+//! Not modelled (where it may differ from Drive): `fields` is ignored (every field is
+//! returned), no eventual consistency of `files.list`, no quotas or rate limits (use the kit's
+//! faults), no shared drives, no revisions, no permissions, no Google Docs export, a cut chunk
+//! body persists nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
+use axum::Router;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::httpd::{Dialect, Request, Response, Server, pct_decode};
+pub use crate::kit::md5_hex;
+use crate::kit::{
+    FakeClock, FakeRequest, FakeServer, RangeRequest, Reply, parse_multipart, parse_query,
+    parse_range,
+};
 
 const ALIGN: usize = 256 * 1024;
 const FOLDER: &str = "application/vnd.google-apps.folder";
+/// How long a resumable session lives.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Clone, Debug)]
 struct DFile {
@@ -56,7 +75,7 @@ struct DFile {
     name: String,
     mime: String,
     parents: Vec<String>,
-    data: Vec<u8>,
+    data: Bytes,
     created: u64,
     modified: u64,
     props: BTreeMap<String, String>,
@@ -80,6 +99,7 @@ struct DSession {
     data: Vec<u8>,
     total: Option<u64>,
     state: SState,
+    created: SystemTime,
 }
 
 /// A signature check: `(signing input "header.claims", signature bytes)` → valid.
@@ -105,7 +125,7 @@ impl std::fmt::Debug for JwtGrantCheck {
 }
 
 #[derive(Default, Debug)]
-struct State {
+struct Db {
     grant: Option<JwtGrantCheck>,
     grants_issued: u64,
     grants_refused: Vec<String>,
@@ -114,13 +134,40 @@ struct State {
     seq: u64,
     max_page: Option<usize>,
     reset_next: bool,
-    requests: u64,
+}
+
+impl Db {
+    /// Marks the sessions past their lifetime expired.
+    fn expire_due(&mut self, now: SystemTime) {
+        for s in self.sessions.values_mut() {
+            if s.state == SState::Active && now >= s.created + SESSION_LIFETIME {
+                s.state = SState::Expired;
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    st: Arc<Mutex<Db>>,
+    /// `Bearer <token>`.
+    auth: String,
+    endpoint: String,
+    clock: FakeClock,
+}
+
+impl App {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Db> {
+        let mut st = self.st.lock().unwrap();
+        st.expire_due(self.clock.now());
+        st
+    }
 }
 
 /// The in-process fake Drive server. Dropping it stops it.
 pub struct FakeDrive {
-    server: Server,
-    state: Arc<Mutex<State>>,
+    server: FakeServer,
+    app: App,
 }
 
 impl std::fmt::Debug for FakeDrive {
@@ -134,42 +181,64 @@ impl std::fmt::Debug for FakeDrive {
 impl FakeDrive {
     /// Starts the fake on a free 127.0.0.1 port; requests must carry `Bearer <token>`.
     pub fn start(token: &str) -> io::Result<FakeDrive> {
-        let state: Arc<Mutex<State>> = Arc::default();
-        let st = state.clone();
-        let auth = format!("Bearer {token}");
-        let server = Server::start("fake-drive", DIALECT, move |port| {
-            move |req: &Request| handle(req, port, &auth, &st)
+        FakeDrive::start_on(token, 0)
+    }
+
+    /// Starts the fake on 127.0.0.1:`port` (0: a free one).
+    pub fn start_on(token: &str, port: u16) -> io::Result<FakeDrive> {
+        let st: Arc<Mutex<Db>> = Arc::default();
+        let mut app = None;
+        let server = FakeServer::builder("fake-drive").port(port).start(|ctx| {
+            let a = App {
+                st: st.clone(),
+                auth: format!("Bearer {token}"),
+                endpoint: ctx.endpoint.clone(),
+                clock: ctx.clock.clone(),
+            };
+            app = Some(a.clone());
+            router(a)
         })?;
-        Ok(FakeDrive { server, state })
+        let app = app.expect("the router was built");
+        Ok(FakeDrive { server, app })
     }
 
     /// Its endpoint, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.server.port())
+        self.server.endpoint()
+    }
+
+    /// The kit's server: request log, clock, fault knobs.
+    pub fn server(&self) -> &FakeServer {
+        &self.server
+    }
+
+    /// Its clock (sessions expire [`SESSION_LIFETIME`] after they started; JWT times).
+    pub fn clock(&self) -> &FakeClock {
+        self.server.clock()
     }
 
     /// Creates a folder under `parent` (`root` for the top) and returns its id.
     pub fn create_folder(&self, parent: &str, name: &str) -> String {
-        let mut st = self.state.lock().unwrap();
-        new_file(&mut st, name, FOLDER, parent, Vec::new(), BTreeMap::new())
+        let mut st = self.app.lock();
+        new_file(&mut st, name, FOLDER, parent, Bytes::new(), BTreeMap::new())
     }
 
     /// Creates a file directly (e.g. a duplicate name) and returns its id.
     pub fn create_file(&self, parent: &str, name: &str, data: &[u8]) -> String {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.app.lock();
         new_file(
             &mut st,
             name,
             "application/octet-stream",
             parent,
-            data.to_vec(),
+            Bytes::copy_from_slice(data),
             BTreeMap::new(),
         )
     }
 
     /// The bytes of every non-trashed file named `name` in folder `parent`, oldest first.
     pub fn files_named(&self, parent: &str, name: &str) -> Vec<(String, Vec<u8>)> {
-        let st = self.state.lock().unwrap();
+        let st = self.app.lock();
         let mut v: Vec<&DFile> = st
             .files
             .values()
@@ -177,20 +246,20 @@ impl FakeDrive {
             .collect();
         v.sort_by_key(|f| f.created);
         v.into_iter()
-            .map(|f| (f.id.clone(), f.data.clone()))
+            .map(|f| (f.id.clone(), f.data.to_vec()))
             .collect()
     }
 
     /// Whether the file `id` exists and whether it is trashed.
     pub fn file_state(&self, id: &str) -> Option<bool> {
-        self.state.lock().unwrap().files.get(id).map(|f| f.trashed)
+        self.app.lock().files.get(id).map(|f| f.trashed)
     }
 
     /// Upload ids of the active sessions that would write a file named like the key's last
     /// segment (the leftovers of an upload to that key).
     pub fn open_sessions(&self, key: &str) -> Vec<String> {
         let name = key.rsplit('/').next().unwrap_or(key);
-        let st = self.state.lock().unwrap();
+        let st = self.app.lock();
         st.sessions
             .iter()
             .filter(|(_, s)| s.state == SState::Active)
@@ -211,7 +280,7 @@ impl FakeDrive {
 
     /// Makes the session answer `410 Gone`, as an expired one does. False if unknown.
     pub fn expire_session(&self, session_url: &str) -> bool {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.app.lock();
         match upload_id_of(session_url).and_then(|id| st.sessions.get_mut(&id)) {
             Some(s) => {
                 s.state = SState::Expired;
@@ -224,39 +293,39 @@ impl FakeDrive {
     /// The next chunk is answered `308` **without** `Range` and the session loses every byte
     /// it held (what a service that persisted nothing reports).
     pub fn lose_next_chunk(&self) {
-        self.state.lock().unwrap().reset_next = true;
+        self.app.lock().reset_next = true;
     }
 
     /// Caps `pageSize` of `files.list` (to exercise `nextPageToken`).
     pub fn max_page_size(&self, n: usize) {
-        self.state.lock().unwrap().max_page = Some(n.max(1));
+        self.app.lock().max_page = Some(n.max(1));
     }
 
     /// Turns on the OAuth token endpoint ([`token_uri`](Self::token_uri)): JWT-bearer grants
     /// that pass `check` get the fake's access token.
     pub fn accept_jwt_grants(&self, check: JwtGrantCheck) {
-        self.state.lock().unwrap().grant = Some(check);
+        self.app.lock().grant = Some(check);
     }
 
     /// The token endpoint's URL, `http://127.0.0.1:PORT/token`.
     pub fn token_uri(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.server.port())
+        format!("{}/token", self.server.endpoint())
     }
 
     /// How many access tokens the token endpoint issued, and why it refused the others.
     pub fn token_grants(&self) -> (u64, Vec<String>) {
-        let st = self.state.lock().unwrap();
+        let st = self.app.lock();
         (st.grants_issued, st.grants_refused.clone())
     }
 
     /// How many requests the fake received.
     pub fn request_count(&self) -> u64 {
-        self.state.lock().unwrap().requests
+        self.server.log().len() as u64
     }
 }
 
 /// Checks a JWT-bearer grant against the configured [`JwtGrantCheck`]; `Err` says why not.
-fn jwt_grant(st: &State, req: &Request, token_uri: &str) -> Result<(), String> {
+fn jwt_grant(st: &Db, req: &FakeRequest, token_uri: &str, now: u64) -> Result<(), String> {
     let check = st.grant.as_ref().ok_or("the token endpoint is off")?;
     if !req
         .header("content-type")
@@ -264,11 +333,7 @@ fn jwt_grant(st: &State, req: &Request, token_uri: &str) -> Result<(), String> {
     {
         return Err("not a form".into());
     }
-    let form: Vec<(String, String)> = String::from_utf8_lossy(&req.body)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (pct_decode(k), pct_decode(v)))
-        .collect();
+    let form = parse_query(&String::from_utf8_lossy(&req.body));
     let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     if field("grant_type") != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
         return Err("wrong grant_type".into());
@@ -278,8 +343,9 @@ fn jwt_grant(st: &State, req: &Request, token_uri: &str) -> Result<(), String> {
     let [h, c, sig] = parts.as_slice() else {
         return Err("the assertion is not a JWS".into());
     };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let json_of = |p: &str| -> Result<Value, String> {
-        let raw = b64url_decode(p).ok_or("bad base64url")?;
+        let raw = b64.decode(p).map_err(|_| "bad base64url")?;
         serde_json::from_slice(&raw).map_err(|_| "not JSON".to_string())
     };
     let (header, claims) = (json_of(h)?, json_of(c)?);
@@ -295,9 +361,6 @@ fn jwt_grant(st: &State, req: &Request, token_uri: &str) -> Result<(), String> {
             return Err(format!("claim {name} is {}, not {want}", claims[name]));
         }
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     let (iat, exp) = (claims["iat"].as_u64(), claims["exp"].as_u64());
     let (Some(iat), Some(exp)) = (iat, exp) else {
         return Err("no iat/exp".into());
@@ -305,50 +368,27 @@ fn jwt_grant(st: &State, req: &Request, token_uri: &str) -> Result<(), String> {
     if iat > now + 60 || exp <= now || exp <= iat || exp - iat > 3600 {
         return Err(format!("bad times iat={iat} exp={exp} now={now}"));
     }
-    let sig = b64url_decode(sig).ok_or("bad signature encoding")?;
+    let sig = b64.decode(sig).map_err(|_| "bad signature encoding")?;
     if !(check.verify)(format!("{h}.{c}").as_bytes(), &sig) {
         return Err("the signature does not verify".into());
     }
     Ok(())
 }
 
-/// Unpadded base64url (RFC 4648 §5), as JWTs use.
-fn b64url_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for ch in s.bytes() {
-        let v = match ch {
-            b'A'..=b'Z' => ch - b'A',
-            b'a'..=b'z' => ch - b'a' + 26,
-            b'0'..=b'9' => ch - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 fn upload_id_of(url: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
-    q.split('&')
-        .find_map(|kv| kv.strip_prefix("upload_id="))
-        .map(pct_decode)
+    parse_query(q)
+        .into_iter()
+        .find(|(k, _)| k == "upload_id")
+        .map(|(_, v)| v)
 }
 
 fn new_file(
-    st: &mut State,
+    st: &mut Db,
     name: &str,
     mime: &str,
     parent: &str,
-    data: Vec<u8>,
+    data: Bytes,
     props: BTreeMap<String, String>,
 ) -> String {
     st.seq += 1;
@@ -404,40 +444,60 @@ fn resource(f: &DFile) -> Value {
     v
 }
 
-/// How the fake's HTTP differs from [`FakeGcs`](crate::gcs::FakeGcs)'s: the path is decoded
-/// whole (`+` as a space too) before routing, and `HEAD` is answered with the body.
-const DIALECT: Dialect = Dialect {
-    decode_path: true,
-    head_without_body: false,
-};
-
-fn resp(status: u16, v: Value) -> Response {
-    Response {
-        status,
-        headers: vec![(
-            "Content-Type".into(),
-            "application/json; charset=UTF-8".into(),
-        )],
-        body: v.to_string().into_bytes(),
-    }
+fn resp(status: u16, v: Value) -> Reply {
+    Reply::json_as(status, "application/json; charset=UTF-8", &v)
 }
 
-fn error(status: u16, message: &str) -> Response {
+fn error(status: u16, message: &str) -> Reply {
     resp(
         status,
         json!({ "error": { "code": status, "message": message, "errors": [{ "message": message }] } }),
     )
 }
 
-fn handle(req: &Request, port: u16, auth: &str, state: &Mutex<State>) -> Response {
-    let mut st = state.lock().unwrap();
-    st.requests += 1;
-    let session = req.param("upload_id").map(str::to_string);
+// ----------------------------------------------------------------------------------- routes
+
+fn router(app: App) -> Router {
+    Router::new()
+        .route("/drive/v3/files", get(list).post(create))
+        .route(
+            "/drive/v3/files/{id}",
+            get(get_file).patch(update).delete(delete),
+        )
+        .route("/drive/v3/files/{id}/copy", post(copy))
+        .route("/upload/drive/v3/files", post(upload_new))
+        .route(
+            "/upload/drive/v3/files/{id}",
+            axum::routing::patch(upload_existing),
+        )
+        .route("/token", post(token))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), gate))
+        .with_state(app)
+}
+
+async fn not_found() -> Reply {
+    error(404, "Not Found")
+}
+
+/// In front of every route: a session URL is its own credential (and routed by its
+/// `upload_id` whatever its path); the token endpoint needs none; the rest needs the token.
+async fn gate(State(app): State<App>, req: Request, next: Next) -> Response {
+    let session = req
+        .uri()
+        .query()
+        .and_then(|q| parse_query(q).into_iter().find(|(k, _)| k == "upload_id"))
+        .map(|(_, v)| v);
     if let Some(id) = session {
-        // The session URL is its own credential.
-        return match req.method.as_str() {
-            "PUT" => chunk(&mut st, req, &id),
-            "DELETE" => match st.sessions.get_mut(&id) {
+        let req = match FakeRequest::from_request(req, &()).await {
+            Ok(r) => r,
+            Err(e) => return e.into_response(),
+        };
+        let mut st = app.lock();
+        return match req.method {
+            Method::PUT => chunk(&mut st, &req, &id),
+            Method::DELETE => match st.sessions.get_mut(&id) {
                 Some(s) if s.state == SState::Active => {
                     s.state = SState::Cancelled;
                     resp(499, json!({}))
@@ -446,56 +506,59 @@ fn handle(req: &Request, port: u16, auth: &str, state: &Mutex<State>) -> Respons
                 _ => error(404, "Not Found"),
             },
             _ => error(405, "Method not allowed"),
-        };
-    }
-    if req.method == "POST" && req.path == "/token" {
-        let token = auth.strip_prefix("Bearer ").unwrap_or(auth);
-        let uri = format!("http://127.0.0.1:{port}/token");
-        return match jwt_grant(&st, req, &uri) {
-            Ok(()) => {
-                st.grants_issued += 1;
-                resp(
-                    200,
-                    json!({ "access_token": token, "expires_in": 3600, "token_type": "Bearer" }),
-                )
-            }
-            Err(why) => {
-                st.grants_refused.push(why.clone());
-                resp(
-                    400,
-                    json!({ "error": "invalid_grant", "error_description": why }),
-                )
-            }
-        };
-    }
-    if req.header("authorization") != Some(auth) {
-        return error(401, "Request had invalid authentication credentials.");
-    }
-    let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-    match (req.method.as_str(), segs.as_slice()) {
-        ("GET", ["drive", "v3", "files"]) => list(&st, req),
-        ("POST", ["drive", "v3", "files"]) => create(&mut st, req, None, Vec::new()),
-        ("GET", ["drive", "v3", "files", id]) => get(&st, req, id),
-        ("PATCH", ["drive", "v3", "files", id]) => update(&mut st, req, id, None),
-        ("DELETE", ["drive", "v3", "files", id]) => {
-            if !st.files.contains_key(*id) {
-                return error(404, &format!("File not found: {id}."));
-            }
-            remove_tree(&mut st, id);
-            Response {
-                status: 204,
-                headers: Vec::new(),
-                body: Vec::new(),
-            }
         }
-        ("POST", ["drive", "v3", "files", id, "copy"]) => copy(&mut st, req, id),
-        ("POST", ["upload", "drive", "v3", "files"]) => upload(&mut st, req, None, port),
-        ("PATCH", ["upload", "drive", "v3", "files", id]) => upload(&mut st, req, Some(id), port),
-        _ => error(404, "Not Found"),
+        .into_response();
+    }
+    if req.method() == Method::POST && req.uri().path() == "/token" {
+        return next.run(req).await;
+    }
+    let authorized = req
+        .headers()
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == app.auth.as_bytes());
+    if !authorized {
+        return error(401, "Request had invalid authentication credentials.").into_response();
+    }
+    next.run(req).await
+}
+
+async fn token(State(app): State<App>, req: FakeRequest) -> Reply {
+    let token = app
+        .auth
+        .strip_prefix("Bearer ")
+        .unwrap_or(&app.auth)
+        .to_string();
+    let uri = format!("{}/token", app.endpoint);
+    let now = app.clock.unix_secs();
+    let mut st = app.lock();
+    match jwt_grant(&st, &req, &uri, now) {
+        Ok(()) => {
+            st.grants_issued += 1;
+            resp(
+                200,
+                json!({ "access_token": token, "expires_in": 3600, "token_type": "Bearer" }),
+            )
+        }
+        Err(why) => {
+            st.grants_refused.push(why.clone());
+            resp(
+                400,
+                json!({ "error": "invalid_grant", "error_description": why }),
+            )
+        }
     }
 }
 
-fn remove_tree(st: &mut State, id: &str) {
+async fn delete(State(app): State<App>, Path(id): Path<String>) -> Reply {
+    let mut st = app.lock();
+    if !st.files.contains_key(&id) {
+        return error(404, &format!("File not found: {id}."));
+    }
+    remove_tree(&mut st, &id);
+    Reply::new(204)
+}
+
+fn remove_tree(st: &mut Db, id: &str) {
     let children: Vec<String> = st
         .files
         .values()
@@ -508,12 +571,13 @@ fn remove_tree(st: &mut State, id: &str) {
     st.files.remove(id);
 }
 
-fn live(st: &State, id: &str) -> bool {
+fn live(st: &Db, id: &str) -> bool {
     id == "root" || st.files.get(id).is_some_and(|f| f.mime == FOLDER)
 }
 
-fn get(st: &State, req: &Request, id: &str) -> Response {
-    let Some(f) = st.files.get(id) else {
+async fn get_file(State(app): State<App>, Path(id): Path<String>, req: FakeRequest) -> Reply {
+    let st = app.lock();
+    let Some(f) = st.files.get(&id) else {
         return error(404, &format!("File not found: {id}."));
     };
     if req.param("alt") != Some("media") {
@@ -522,27 +586,15 @@ fn get(st: &State, req: &Request, id: &str) -> Response {
     if f.mime == FOLDER {
         return error(403, "Only files with binary content can be downloaded.");
     }
-    let len = f.data.len();
-    if let Some(r) = req.header("range").and_then(|r| r.strip_prefix("bytes=")) {
-        let (s, e) = r.split_once('-').unwrap_or((r, ""));
-        let s: usize = s.parse().unwrap_or(usize::MAX);
-        let e: usize = e
-            .parse()
-            .unwrap_or(len.saturating_sub(1))
-            .min(len.saturating_sub(1));
-        if s >= len || e < s {
-            return error(416, "Requested range not satisfiable");
-        }
-        return Response {
-            status: 206,
-            headers: vec![("Content-Range".into(), format!("bytes {s}-{e}/{len}"))],
-            body: f.data[s..=e].to_vec(),
-        };
-    }
-    Response {
-        status: 200,
-        headers: vec![("Content-Type".into(), f.mime.clone())],
-        body: f.data.clone(),
+    let len = f.data.len() as u64;
+    match parse_range(req.header("range"), len) {
+        RangeRequest::Full => Reply::new(200)
+            .header("Content-Type", f.mime.clone())
+            .body(f.data.clone()),
+        RangeRequest::Partial { start, end } => Reply::new(206)
+            .header("Content-Range", format!("bytes {start}-{end}/{len}"))
+            .body(f.data.slice(start as usize..=end as usize)),
+        RangeRequest::Unsatisfiable => error(416, "Requested range not satisfiable"),
     }
 }
 
@@ -608,7 +660,7 @@ fn tokenize(q: &str) -> Option<Vec<Tok>> {
 
 type Pred = Box<dyn Fn(&DFile) -> bool>;
 
-fn parse_query(q: &str) -> Option<Vec<Pred>> {
+fn parse_q(q: &str) -> Option<Vec<Pred>> {
     let toks = tokenize(q)?;
     let mut preds: Vec<Pred> = Vec::new();
     for clause in toks.split(|t| *t == Tok::Word("and".into())) {
@@ -640,14 +692,15 @@ fn parse_query(q: &str) -> Option<Vec<Pred>> {
     Some(preds)
 }
 
-fn list(st: &State, req: &Request) -> Response {
+async fn list(State(app): State<App>, req: FakeRequest) -> Reply {
     let preds = match req.param("q") {
-        Some(q) => match parse_query(q) {
+        Some(q) => match parse_q(q) {
             Some(p) => p,
             None => return error(400, "Invalid Value"),
         },
         None => Vec::new(),
     };
+    let st = app.lock();
     let mut matched: Vec<&DFile> = st
         .files
         .values()
@@ -700,9 +753,9 @@ fn props_of(meta: &Value, base: &mut BTreeMap<String, String>) {
     }
 }
 
-/// Creates a file from metadata and content; `media_type` is the media part's type.
-fn create(st: &mut State, req: &Request, media_type: Option<String>, data: Vec<u8>) -> Response {
-    let meta: Value = if req.body.is_empty() || media_type.is_some() || !data.is_empty() {
+/// `files.create` with metadata only.
+async fn create(State(app): State<App>, req: FakeRequest) -> Reply {
+    let meta: Value = if req.body.is_empty() {
         Value::Null
     } else {
         match serde_json::from_slice(&req.body) {
@@ -710,15 +763,10 @@ fn create(st: &mut State, req: &Request, media_type: Option<String>, data: Vec<u
             Err(_) => return error(400, "Invalid JSON payload"),
         }
     };
-    create_from(st, &meta, media_type, data)
+    create_from(&mut app.lock(), &meta, None, Bytes::new())
 }
 
-fn create_from(
-    st: &mut State,
-    meta: &Value,
-    media_type: Option<String>,
-    data: Vec<u8>,
-) -> Response {
+fn create_from(st: &mut Db, meta: &Value, media_type: Option<String>, data: Bytes) -> Reply {
     let parent = meta
         .pointer("/parents/0")
         .and_then(Value::as_str)
@@ -744,13 +792,9 @@ fn create_from(
     resp(200, resource(&st.files[&id]))
 }
 
-fn update(
-    st: &mut State,
-    req: &Request,
-    id: &str,
-    media: Option<(Option<String>, Vec<u8>)>,
-) -> Response {
-    let meta: Value = if media.is_some() || req.body.is_empty() {
+/// `files.update` with metadata only.
+async fn update(State(app): State<App>, Path(id): Path<String>, req: FakeRequest) -> Reply {
+    let meta: Value = if req.body.is_empty() {
         Value::Null
     } else {
         match serde_json::from_slice(&req.body) {
@@ -758,16 +802,16 @@ fn update(
             Err(_) => return error(400, "Invalid JSON payload"),
         }
     };
-    update_from(st, req, id, &meta, media)
+    update_from(&mut app.lock(), &req, &id, &meta, None)
 }
 
 fn update_from(
-    st: &mut State,
-    req: &Request,
+    st: &mut Db,
+    req: &FakeRequest,
     id: &str,
     meta: &Value,
-    media: Option<(Option<String>, Vec<u8>)>,
-) -> Response {
+    media: Option<(Option<String>, Bytes)>,
+) -> Reply {
     let add = req.param("addParents").map(str::to_string);
     if let Some(p) = &add
         && !live(st, p)
@@ -807,9 +851,11 @@ fn update_from(
     resp(200, resource(f))
 }
 
-fn copy(st: &mut State, req: &Request, id: &str) -> Response {
+async fn copy(State(app): State<App>, Path(id): Path<String>, req: FakeRequest) -> Reply {
     let meta: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let Some(src) = st.files.get(id).cloned() else {
+    let mut st = app.lock();
+    let st = &mut *st;
+    let Some(src) = st.files.get(&id).cloned() else {
         return error(404, &format!("File not found: {id}."));
     };
     if src.mime == FOLDER {
@@ -840,56 +886,40 @@ fn copy(st: &mut State, req: &Request, id: &str) -> Response {
 }
 
 /// Splits a `multipart/related` body into its JSON metadata and its media (with its type).
-fn parse_multipart(req: &Request) -> Option<(Value, Option<String>, Vec<u8>)> {
-    let ct = req.header("content-type")?;
-    let boundary = ct
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("boundary="))?;
-    let boundary = boundary.trim_matches('"');
-    let delim = format!("--{boundary}");
-    let body = &req.body;
-    let find = |from: usize, pat: &[u8]| {
-        body.get(from..)?
-            .windows(pat.len())
-            .position(|w| w == pat)
-            .map(|p| p + from)
-    };
-    let mut parts = Vec::new();
-    let mut pos = find(0, delim.as_bytes())? + delim.len();
-    loop {
-        if body.get(pos..pos + 2) == Some(b"--") {
-            break;
-        }
-        let head_end = find(pos, b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&body[pos..head_end]).to_string();
-        let next = find(head_end + 4, format!("\r\n{delim}").as_bytes())?;
-        parts.push((head, body[head_end + 4..next].to_vec()));
-        pos = next + 2 + delim.len();
-    }
-    if parts.len() != 2 {
+fn multipart(req: &FakeRequest) -> Option<(Value, Option<String>, Bytes)> {
+    let parts = parse_multipart(req.header("content-type")?, &req.body)?;
+    let [meta, media] = parts.as_slice() else {
         return None;
-    }
-    let meta: Value = serde_json::from_slice(&parts[0].1).ok()?;
-    let media_type = parts[1].0.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("content-type")
-            .then(|| v.trim().to_string())
-    });
-    Some((meta, media_type, parts[1].1.clone()))
+    };
+    let meta: Value = serde_json::from_slice(&meta.body).ok()?;
+    Some((meta, media.header("content-type"), media.body.clone()))
 }
 
-fn upload(st: &mut State, req: &Request, id: Option<&str>, port: u16) -> Response {
+async fn upload_new(State(app): State<App>, req: FakeRequest) -> Reply {
+    upload(&app, &req, None)
+}
+
+async fn upload_existing(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    req: FakeRequest,
+) -> Reply {
+    upload(&app, &req, Some(&id))
+}
+
+fn upload(app: &App, req: &FakeRequest, id: Option<&str>) -> Reply {
+    let mut st = app.lock();
+    let st = &mut *st;
     match req.param("uploadType") {
         Some("media") => {
             let mt = req.header("content-type").map(str::to_string);
             match id {
-                Some(id) => update(st, req, id, Some((mt, req.body.clone()))),
+                Some(id) => update_from(st, req, id, &Value::Null, Some((mt, req.body.clone()))),
                 None => create_from(st, &Value::Null, mt, req.body.clone()),
             }
         }
         Some("multipart") => {
-            let Some((meta, mt, data)) = parse_multipart(req) else {
+            let Some((meta, mt, data)) = multipart(req) else {
                 return error(400, "Malformed multipart body.");
             };
             match id {
@@ -933,22 +963,20 @@ fn upload(st: &mut State, req: &Request, id: Option<&str>, port: u16) -> Respons
                     data: Vec::new(),
                     total,
                     state: SState::Active,
+                    created: app.clock.now(),
                 },
             );
             let path = match id {
                 Some(id) => format!("/upload/drive/v3/files/{id}"),
                 None => "/upload/drive/v3/files".to_string(),
             };
-            Response {
-                status: 200,
-                headers: vec![(
-                    "Location".into(),
-                    format!(
-                        "http://127.0.0.1:{port}{path}?uploadType=resumable&upload_id={upload_id}"
-                    ),
-                )],
-                body: Vec::new(),
-            }
+            Reply::new(200).header(
+                "Location",
+                format!(
+                    "{}{path}?uploadType=resumable&upload_id={upload_id}",
+                    app.endpoint
+                ),
+            )
         }
         _ => error(400, "Invalid uploadType"),
     }
@@ -956,42 +984,35 @@ fn upload(st: &mut State, req: &Request, id: Option<&str>, port: u16) -> Respons
 
 // --------------------------------------------------------------------- resumable sessions
 
-fn incomplete(persisted: usize) -> Response {
-    let mut headers = Vec::new();
+fn incomplete(persisted: usize) -> Reply {
+    let r = Reply::new(308);
     if persisted > 0 {
-        headers.push(("Range".into(), format!("bytes=0-{}", persisted - 1)));
-    }
-    Response {
-        status: 308,
-        headers,
-        body: Vec::new(),
+        r.header("Range", format!("bytes=0-{}", persisted - 1))
+    } else {
+        r
     }
 }
 
-fn finalize(st: &mut State, upload_id: &str) -> Response {
+fn finalize(st: &mut Db, upload_id: &str) -> Reply {
     let s = st.sessions.get_mut(upload_id).expect("a session");
     let (existing, meta, mt, data) = (
         s.existing.clone(),
         s.meta.clone(),
         s.upload_type.clone(),
-        std::mem::take(&mut s.data),
+        Bytes::from(std::mem::take(&mut s.data)),
     );
     let r = match existing {
-        Some(id) => {
-            let fake = Request {
-                method: "PATCH".into(),
-                path: String::new(),
-                query: Vec::new(),
-                raw_target: String::new(),
-                headers: Vec::new(),
-                body: Vec::new(),
-            };
-            update_from(st, &fake, &id, &meta, Some((mt, data)))
-        }
+        Some(id) => update_from(
+            st,
+            &FakeRequest::synthetic(Method::PATCH),
+            &id,
+            &meta,
+            Some((mt, data)),
+        ),
         None => create_from(st, &meta, mt, data),
     };
     if r.status == 200 {
-        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let v = r.body_json();
         let id = v
             .get("id")
             .and_then(Value::as_str)
@@ -1002,7 +1023,7 @@ fn finalize(st: &mut State, upload_id: &str) -> Response {
     r
 }
 
-fn chunk(st: &mut State, req: &Request, upload_id: &str) -> Response {
+fn chunk(st: &mut Db, req: &FakeRequest, upload_id: &str) -> Reply {
     let reset = std::mem::take(&mut st.reset_next);
     let Some(s) = st.sessions.get_mut(upload_id) else {
         return error(404, "Not Found");
@@ -1086,74 +1107,14 @@ fn chunk(st: &mut State, req: &Request, upload_id: &str) -> Response {
     incomplete(s.data.len())
 }
 
-// ------------------------------------------------------------------------------------- MD5
-
-/// The hex MD5 of `data` (Drive's `md5Checksum`).
-pub fn md5_hex(data: &[u8]) -> String {
-    const S: [u32; 64] = [
-        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
-        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
-        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
-    ];
-    let k: Vec<u32> = (0..64)
-        .map(|i| ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32)
-        .collect();
-    let mut msg = data.to_vec();
-    let bits = (data.len() as u64).wrapping_mul(8);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bits.to_le_bytes());
-    let (mut a0, mut b0, mut c0, mut d0) =
-        (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
-    for block in msg.chunks(64) {
-        let m: Vec<u32> = block
-            .chunks(4)
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-            .collect();
-        let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
-        for i in 0..64 {
-            let (f, g) = match i / 16 {
-                0 => ((b & c) | (!b & d), i),
-                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
-                2 => (b ^ c ^ d, (3 * i + 5) % 16),
-                _ => (c ^ (b | !d), (7 * i) % 16),
-            };
-            let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
-            a = d;
-            d = c;
-            c = b;
-            b = b.wrapping_add(f.rotate_left(S[i]));
-        }
-        a0 = a0.wrapping_add(a);
-        b0 = b0.wrapping_add(b);
-        c0 = c0.wrapping_add(c);
-        d0 = d0.wrapping_add(d);
-    }
-    let mut out = String::with_capacity(32);
-    for w in [a0, b0, c0, d0] {
-        for byte in w.to_le_bytes() {
-            out.push_str(&format!("{byte:02x}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn md5_vectors() {
-        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(md5_hex(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
-    }
-
-    #[test]
     fn query_language() {
-        assert!(parse_query(r"name = 'it\'s' and 'root' in parents and trashed = false").is_some());
-        assert!(parse_query("name = 'it's'").is_none());
+        assert!(parse_q(r"name = 'it\'s' and 'root' in parents and trashed = false").is_some());
+        assert!(parse_q("name = 'it's'").is_none());
         assert_eq!(
             tokenize(r"'a\\b\'c'").unwrap(),
             vec![Tok::Str(r"a\b'c".into())]
