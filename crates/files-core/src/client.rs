@@ -18,7 +18,7 @@ use crate::body::{Body, ByteStream};
 use crate::control::UploadControl;
 use crate::download;
 use crate::error::{Error, ErrorKind, Result};
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, within};
 use crate::save::Save;
 #[cfg(doc)]
 use crate::save::Saved;
@@ -260,6 +260,14 @@ impl Files {
 
     /// Moves `from` to `to`: a native rename where the adapter has one
     /// ([`Capabilities::native_rename`]), otherwise copy then delete.
+    ///
+    /// A native rename is retried like any request, and, like an upload's complete, never
+    /// trusted blindly after an ambiguous failure: a rename that failed with a retryable error
+    /// may have been applied with only its answer lost, and then its retry finds no source. So
+    /// when a retry answers [`ErrorKind::NotFound`] after such a failure, the source and the
+    /// destination are looked at (`head`): the source gone and the destination there (with the
+    /// source's size, when it was seen before the retry) means the rename landed, and it
+    /// succeeds; anything else is the not-found it is.
     pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
         self.adapter
             .validate_key(from)
@@ -269,12 +277,77 @@ impl Files {
             .map_err(self.ctx("rename", to))?;
         if self.capabilities().native_rename {
             return self
-                .retried(|_| self.adapter.rename(from, to))
+                .native_rename(from, to)
                 .await
                 .map_err(self.ctx("rename", from));
         }
         self.copy(from, to).await?;
         self.delete(from).await
+    }
+
+    /// [`Files::rename`] with the adapter's native rename, retried, with the ambiguity of a
+    /// lost answer resolved by looking at both keys.
+    async fn native_rename(&self, from: &str, to: &str) -> Result<()> {
+        // Set once an attempt failed in a way that may have applied the rename; then the
+        // source's size, if it is still there before the next attempt.
+        let ambiguous = std::sync::atomic::AtomicBool::new(false);
+        let source_size = std::sync::Mutex::new(None::<u64>);
+        // Each request is bounded by the timeout here rather than the attempt as a whole, so
+        // that a rename cut by the timeout (the classic lost answer) counts as ambiguous too.
+        let timeout = self.timeout;
+        let attempts = self.retry.run(None, |_| {
+            let (ambiguous, source_size) = (&ambiguous, &source_size);
+            async move {
+                use std::sync::atomic::Ordering;
+                if ambiguous.load(Ordering::SeqCst) {
+                    // Before trying again: is the source (still) there, and how big is it?
+                    if let Ok(meta) = within(timeout, self.adapter.head(from)).await {
+                        *source_size.lock().expect("rename lock") = Some(meta.size);
+                    }
+                }
+                match within(timeout, self.adapter.rename(from, to)).await {
+                    Ok(()) => Ok(()),
+                    Err(e)
+                        if e.kind() == ErrorKind::NotFound && ambiguous.load(Ordering::SeqCst) =>
+                    {
+                        let size = *source_size.lock().expect("rename lock");
+                        if self.rename_landed(from, to, size).await {
+                            tracing::debug!(
+                                from,
+                                to,
+                                "a rename whose answer was lost had landed; not reporting not_found"
+                            );
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    }
+                    Err(e) => {
+                        if e.is_retryable() {
+                            ambiguous.store(true, Ordering::SeqCst);
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        });
+        attempts.await.map(|((), _)| ())
+    }
+
+    /// Whether a rename of `from` (of `size` bytes, if known) to `to` provably landed: the
+    /// source is gone and the destination is there, with that size.
+    async fn rename_landed(&self, from: &str, to: &str, size: Option<u64>) -> bool {
+        let source_gone = matches!(
+            within(self.timeout, self.adapter.head(from)).await,
+            Err(e) if e.kind() == ErrorKind::NotFound
+        );
+        if !source_gone {
+            return false;
+        }
+        match within(self.timeout, self.adapter.head(to)).await {
+            Ok(meta) => size.is_none_or(|s| s == meta.size),
+            Err(_) => false,
+        }
     }
 
     /// One page of a listing.
@@ -487,7 +560,9 @@ impl UploadBuilder {
         self.job.cancel = token;
         self
     }
-    /// Caps the average send rate, in bytes per second.
+    /// Caps the average send rate, in bytes per second. A body sent in one request, and a
+    /// stream body, is paced as it is read (in pieces of at most 64 KiB, each waiting its turn);
+    /// the parts (or chunks) of a resumable upload each wait their turn before they are sent.
     pub fn rate_limit(mut self, bytes_per_sec: u64) -> Self {
         self.job.rate_limit = Some(bytes_per_sec.max(1));
         self

@@ -7,9 +7,10 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::time::Instant;
 
 use crate::adapter::{Adapter, ByteRange, GetResponse, ObjectMeta};
 use crate::body::ByteStream;
@@ -114,19 +115,21 @@ impl State {
     }
 
     /// Asks for `pos..end` again, under the retry policy (shared by every break since the last
-    /// progress). Fails with `cause` when the policy is spent or the version cannot be proven
+    /// progress; a break or refusal that carries a `Retry-After` is waited exactly that long). Fails with `cause` when the policy is spent or the version cannot be proven
     /// the same, with [`ErrorKind::Conflict`] when it provably changed.
     async fn reopen(&mut self, cause: Error) -> Result<ByteStream> {
         let mut last = cause;
         let since = *self.failing_since.get_or_insert_with(Instant::now);
         loop {
-            if self.retries >= self.r.retry.max_retries {
+            // The provider's Retry-After if the break carried one, else the backoff; spent
+            // (count or deadline) ends the stream with the break.
+            let Some(wait) =
+                self.r
+                    .retry
+                    .wait_before_retry(&last, self.retries + 1, since.elapsed())
+            else {
                 return Err(last);
-            }
-            let wait = self.r.retry.backoff(self.retries + 1);
-            if since.elapsed() + wait > self.r.retry.deadline {
-                return Err(last);
-            }
+            };
             tracing::debug!(
                 error = %last,
                 offset = self.pos,

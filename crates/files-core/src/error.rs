@@ -40,6 +40,10 @@ pub enum ErrorKind {
     Timeout,
     /// A transient provider or network failure (5xx, throttling, reset connection).
     Transient,
+    /// The store (or the local disk) has no room left for the bytes: `ENOSPC`, FTP `552`,
+    /// WebDAV/HTTP `507 Insufficient Storage`, a quota exceeded. Not retried: room must be made
+    /// first. An upload that fails with it keeps its session, so it resumes once there is room.
+    StorageFull,
     /// Anything else: a provider answer that fits no other kind, a local I/O failure.
     Other,
 }
@@ -60,6 +64,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Transient => "transient",
+            ErrorKind::StorageFull => "storage_full",
             ErrorKind::Other => "other",
         }
     }
@@ -101,6 +106,8 @@ struct Inner {
     message: String,
     context: ErrorContext,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// How long the provider asked the client to wait before trying again (`Retry-After`).
+    retry_after: Option<std::time::Duration>,
 }
 
 /// `Result<T, files_core::Error>`.
@@ -115,6 +122,7 @@ impl Error {
             message: message.into(),
             context: ErrorContext::default(),
             source: None,
+            retry_after: None,
         }))
     }
 
@@ -148,15 +156,30 @@ impl Error {
     }
 
     /// Maps a local I/O error: `NotFound` stays not found, `PermissionDenied` is unauthorized,
-    /// `AlreadyExists` a conflict, interruptions and timeouts transient, the rest `Other`.
+    /// `AlreadyExists` a conflict, a full disk (`ENOSPC`, a quota exceeded, a file too large)
+    /// [`ErrorKind::StorageFull`] with a message that starts "no space left on the disk",
+    /// interruptions and timeouts transient, the rest `Other`.
     pub fn from_io(err: std::io::Error) -> Self {
+        let kind = Self::kind_of_io(err.kind());
+        let message = match kind {
+            // The OS's words ("No space left on device", "Disk quota exceeded", "File too
+            // large") vary; say plainly what a person has to act on, and keep them as detail.
+            ErrorKind::StorageFull => format!("no space left on the disk: {err}"),
+            _ => err.to_string(),
+        };
+        Error::new(kind, message).with_source(err)
+    }
+
+    /// The [`ErrorKind`] [`Error::from_io`] gives a local I/O error of kind `kind`.
+    pub(crate) fn kind_of_io(kind: std::io::ErrorKind) -> ErrorKind {
         use std::io::ErrorKind as K;
-        let kind = match err.kind() {
+        match kind {
             K::NotFound => ErrorKind::NotFound,
             K::PermissionDenied => ErrorKind::Unauthorized,
             K::AlreadyExists => ErrorKind::Conflict,
             K::InvalidInput | K::InvalidFilename => ErrorKind::InvalidInput,
             K::TimedOut => ErrorKind::Timeout,
+            K::StorageFull | K::QuotaExceeded | K::FileTooLarge => ErrorKind::StorageFull,
             K::Interrupted
             | K::ConnectionReset
             | K::ConnectionAborted
@@ -164,9 +187,21 @@ impl Error {
             | K::UnexpectedEof
             | K::WouldBlock => ErrorKind::Transient,
             _ => ErrorKind::Other,
-        };
-        let message = err.to_string();
-        Error::new(kind, message).with_source(err)
+        }
+    }
+
+    /// Records how long the provider asked the client to wait before the next attempt (an HTTP
+    /// `Retry-After`, a throttling error's own hint). If the error is retryable, the retry
+    /// policy waits exactly this long instead of its own backoff; if that wait would pass the
+    /// policy's deadline, it gives up with this error rather than sleep past the deadline
+    /// ([`RetryPolicy::wait_before_retry`](crate::RetryPolicy::wait_before_retry)).
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.0.retry_after = Some(wait);
+        self
+    }
+    /// How long the provider asked the client to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.0.retry_after
     }
 
     /// Overrides whether the scheduler may retry this error.
@@ -297,6 +332,7 @@ impl fmt::Debug for Error {
             .field("retryable", &self.0.retryable)
             .field("message", &self.0.message)
             .field("context", &self.0.context)
+            .field("retry_after", &self.0.retry_after)
             .field("source", &self.0.source.as_ref().map(|s| s.to_string()))
             .finish()
     }
@@ -333,6 +369,33 @@ mod tests {
         );
         assert!(!e.is_retryable());
         assert!(Error::transient("503").is_retryable());
+    }
+
+    #[test]
+    fn a_full_disk_is_storage_full_and_says_so() {
+        for (io, detail) in [
+            (std::io::Error::from_raw_os_error(28), "os error 28"), // ENOSPC
+            (std::io::Error::from(std::io::ErrorKind::StorageFull), ""),
+            (std::io::Error::from(std::io::ErrorKind::QuotaExceeded), ""),
+            (std::io::Error::from(std::io::ErrorKind::FileTooLarge), ""),
+        ] {
+            let e = Error::from_io(io);
+            assert_eq!(e.kind(), ErrorKind::StorageFull, "{e}");
+            assert_eq!(e.kind().as_str(), "storage_full");
+            assert!(!e.is_retryable(), "a full disk is not retried: {e}");
+            assert!(
+                e.message().starts_with("no space left on the disk: "),
+                "{}",
+                e.message()
+            );
+            assert!(e.message().contains(detail), "{}", e.message());
+            assert!(
+                e.to_string().starts_with("storage_full: no space left"),
+                "{e}"
+            );
+        }
+        assert!(!ErrorKind::StorageFull.default_retryable());
+        assert_eq!(ErrorKind::StorageFull.to_string(), "storage_full");
     }
 
     #[test]

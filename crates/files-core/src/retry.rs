@@ -1,4 +1,5 @@
-//! Retry policy: exponential backoff with full jitter, a count and a total deadline.
+//! Retry policy: exponential backoff with equal jitter, a count and a total deadline, and the
+//! provider's own `Retry-After` honoured.
 //!
 //! Defaults and why: 10 retries cover the multi-second throttling bursts providers answer with
 //! (S3 `SlowDown`, GCS 429) without hiding an outage for long; backoff starts at 100 ms and is
@@ -6,6 +7,12 @@
 //! deadline bounds how long one request may keep a part slot busy. Only errors whose
 //! [`Error::is_retryable`] is true are retried: an auth failure, a missing object, a bad token or
 //! a changed body fails at once.
+//!
+//! When a retryable error says how long the provider wants the client to wait
+//! ([`Error::retry_after`], an HTTP `Retry-After`), that wait is used instead of the backoff:
+//! exactly that long, never less (retrying sooner only earns another throttling answer). If
+//! waiting it would pass the policy's deadline, the error is returned at once instead of
+//! sleeping past the deadline.
 
 use std::future::Future;
 use std::time::Duration;
@@ -47,25 +54,58 @@ impl RetryPolicy {
         }
     }
 
-    /// The (jittered) backoff before retry number `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
+    /// The un-jittered backoff before retry number `attempt` (1-based): `initial_backoff`
+    /// doubled per attempt, capped at `max_backoff`.
+    fn backoff_cap(&self, attempt: u32) -> Duration {
         let exp = self.initial_backoff.saturating_mul(
             1u32.checked_shl(attempt.saturating_sub(1).min(20))
                 .unwrap_or(u32::MAX),
         );
-        let cap = exp.min(self.max_backoff);
-        // Full jitter: anywhere in [cap/2, cap], never zero, so retries of parallel parts spread.
+        exp.min(self.max_backoff)
+    }
+
+    /// The (jittered) backoff before retry number `attempt` (1-based): "equal jitter", a
+    /// uniform draw in `[cap/2, cap]` where `cap` is the exponential step
+    /// (`initial_backoff * 2^(attempt-1)`, at most `max_backoff`).
+    ///
+    /// Why equal jitter and not full jitter (`[0, cap]`): a provider that throttles without a
+    /// `Retry-After` still needs every client to actually back off, and full jitter draws
+    /// near-zero waits for some of the parts retried at once, which come straight back into
+    /// the throttling. Equal jitter keeps at least half of the exponential step for every
+    /// retry, and the other half still spreads the retries of parallel parts apart.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self.backoff_cap(attempt);
         let half = cap / 2;
-        half + Duration::from_nanos(fastrand::u64(
-            0..=half.as_nanos().min(u64::MAX as u128) as u64,
-        ))
+        let spread = (cap - half).as_nanos().min(u64::MAX as u128) as u64;
+        half + Duration::from_nanos(fastrand::u64(0..=spread))
+    }
+
+    /// How long to wait before retry number `attempt` (1-based) after the retryable `err`,
+    /// `elapsed` after the first attempt began: the provider's [`Error::retry_after`] when it
+    /// gave one (exactly that), else [`backoff`](Self::backoff). `None` when the policy is
+    /// spent: past `max_retries`, or the wait would end past the deadline.
+    pub fn wait_before_retry(
+        &self,
+        err: &Error,
+        attempt: u32,
+        elapsed: Duration,
+    ) -> Option<Duration> {
+        if attempt > self.max_retries {
+            return None;
+        }
+        let wait = err.retry_after().unwrap_or_else(|| self.backoff(attempt));
+        (elapsed.saturating_add(wait) <= self.deadline).then_some(wait)
     }
 
     /// Runs `op` until it succeeds, fails with a non-retryable error, or the policy is spent.
     /// Each attempt is bounded by `timeout` (a timed-out attempt is a retryable
-    /// [`ErrorKind::Timeout`]). Returns the value and the number of retries made.
+    /// [`ErrorKind::Timeout`]). Between attempts it waits as [`wait_before_retry`] says (the
+    /// provider's `Retry-After`, else the backoff), and returns the last error rather than
+    /// wait past the deadline. Returns the value and the number of retries made.
     ///
     /// Cancellation: dropping the future drops the attempt in flight.
+    ///
+    /// [`wait_before_retry`]: Self::wait_before_retry
     pub async fn run<T, F, Fut>(&self, timeout: Option<Duration>, mut op: F) -> Result<(T, u32)>
     where
         F: FnMut(u32) -> Fut,
@@ -76,11 +116,11 @@ impl RetryPolicy {
         loop {
             match within(timeout, op(retries)).await {
                 Ok(v) => return Ok((v, retries)),
-                Err(e) if e.is_retryable() && retries < self.max_retries => {
-                    let wait = self.backoff(retries + 1);
-                    if started.elapsed() + wait > self.deadline {
+                Err(e) if e.is_retryable() => {
+                    let Some(wait) = self.wait_before_retry(&e, retries + 1, started.elapsed())
+                    else {
                         return Err(e);
-                    }
+                    };
                     tracing::debug!(error = %e, retry = retries + 1, wait_ms = wait.as_millis() as u64, "retrying");
                     tokio::time::sleep(wait).await;
                     retries += 1;
@@ -163,13 +203,102 @@ mod tests {
 
     #[test]
     fn backoff_is_bounded() {
+        // Equal jitter: every retry waits within [cap/2, cap] of its exponential step, so at
+        // least half the step, never more than `max_backoff`.
         let p = RetryPolicy::default();
         for n in 1..40 {
-            let b = p.backoff(n);
-            assert!(
-                b <= p.max_backoff && b >= Duration::from_millis(50),
-                "{b:?}"
-            );
+            let cap = p
+                .initial_backoff
+                .saturating_mul(1 << (n - 1).min(20))
+                .min(p.max_backoff);
+            for _ in 0..50 {
+                let b = p.backoff(n);
+                assert!(
+                    b >= cap / 2 && b <= cap,
+                    "attempt {n}: {b:?} not in [{:?}, {cap:?}]",
+                    cap / 2
+                );
+                assert!(b <= p.max_backoff && b >= p.initial_backoff / 2, "{b:?}");
+            }
         }
+        // The draw really spreads: not always the same value.
+        let draws: std::collections::BTreeSet<_> = (0..50).map(|_| p.backoff(5)).collect();
+        assert!(draws.len() > 1, "no jitter: {draws:?}");
+    }
+
+    /// A policy whose own backoff is tiny, so any long wait comes from `Retry-After`.
+    fn quick() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            deadline: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_waited_exactly() {
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let (v, retries) = quick()
+            .run(None, |_| async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(Error::transient("429").with_retry_after(Duration::from_secs(7))),
+                    1 => Err(Error::transient("503").with_retry_after(Duration::from_secs(3))),
+                    _ => Ok(1),
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!((v, retries), (1, 2));
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(10) && elapsed < Duration::from_millis(10_050),
+            "waited {elapsed:?}, the provider asked for 7 s then 3 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_past_the_deadline_gives_up_at_once() {
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let err = quick()
+            .run(None, |_| async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(Error::transient("429").with_retry_after(Duration::from_secs(61))),
+                    _ => Ok(()),
+                }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transient);
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(61)));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "no retry past the deadline"
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(1),
+            "gave up without sleeping: {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_on_a_permanent_error_is_not_a_retry() {
+        let calls = AtomicU32::new(0);
+        let err = quick()
+            .run(None, |_| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(
+                    Error::new(ErrorKind::StorageFull, "full")
+                        .with_retry_after(Duration::from_secs(1)),
+                )
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StorageFull);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -227,8 +227,13 @@ fn modified_of(meta: &ObjectMeta) -> Option<(u64, u32)> {
 fn io_err(op: &'static str, path: &Path) -> impl Fn(std::io::Error) -> Error {
     let shown = path.display().to_string();
     move |e| {
-        let message = format!("{op} {shown}: {e}");
-        Error::new(Error::from_io(e).kind(), message)
+        let kind = Error::kind_of_io(e.kind());
+        let message = match kind {
+            // A full disk says so first: it is what the person has to act on.
+            ErrorKind::StorageFull => format!("no space left on the disk: {op} {shown}: {e}"),
+            _ => format!("{op} {shown}: {e}"),
+        };
+        Error::new(kind, message)
     }
 }
 
@@ -248,14 +253,19 @@ impl Partial {
         Record::from_json(&serde_json::from_slice(&text).ok()?)
     }
 
-    /// Writes the record (to a temporary file, synced, then renamed over the old one).
+    /// Writes the record (to a temporary file, synced, then renamed over the old one). Owner
+    /// only (mode `0600` on Unix), the temporary file included, like a checkpoint: it names the
+    /// store and the key being read, which is nobody else's business; a record left with a
+    /// looser mode is replaced by a `0600` one.
     fn save(&self, r: &Record) -> Result<()> {
+        use std::io::Write as _;
         let tmp = self.record.with_extension("json.tmp");
         let text = r.to_json().to_string();
-        std::fs::write(&tmp, text).map_err(io_err("write", &tmp))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err("sync", &tmp))?;
+        let mut f = crate::checkpoint::create_private(&tmp).map_err(io_err("write", &tmp))?;
+        f.write_all(text.as_bytes())
+            .map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("sync", &tmp))?;
+        drop(f);
         std::fs::rename(&tmp, &self.record).map_err(io_err("rename", &self.record))
     }
 
@@ -267,6 +277,11 @@ impl Partial {
     /// Opens (or creates) the partial file and locks it for this save: a second save to the
     /// same destination fails with [`ErrorKind::Conflict`] instead of writing over this one.
     /// The lock holds until the returned file is closed (or the process ends).
+    ///
+    /// Unlike its record, the partial file is created with the default mode (the user's
+    /// umask): it holds only the object's bytes, and it is renamed into place as the
+    /// downloaded file, which should get the mode any file the user downloads gets (as with
+    /// `curl -o` or `cp`), not an owner-only one nobody asked for.
     fn lock(&self) -> Result<std::fs::File> {
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -545,7 +560,10 @@ async fn write_partial(
     match failure {
         None => Ok((pos, f)),
         Some(e) => {
-            let keep = e.is_retryable() || e.kind() == ErrorKind::Cancelled;
+            // A full disk keeps the partial file too: once room is made, the next save
+            // continues it instead of downloading those bytes again.
+            let keep = e.is_retryable()
+                || matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::StorageFull);
             if !keep {
                 partial.remove();
             }
@@ -613,6 +631,43 @@ mod tests {
         assert_eq!(
             now.last_modified,
             Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5))
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_record_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partial::beside(&dir.path().join("out.bin"));
+        assert!(p.record.ends_with(".out.bin.fls-download.json"));
+        p.save(&record()).unwrap();
+        assert_eq!(mode(&p.record), 0o600, "a new record");
+        assert_eq!(p.load(), Some(record()));
+        // A record (or a stale temporary one) with a looser mode is replaced by a 0600 one.
+        std::fs::set_permissions(&p.record, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let tmp = p.record.with_extension("json.tmp");
+        std::fs::write(&tmp, b"stale").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+        p.save(&record()).unwrap();
+        assert_eq!(mode(&p.record), 0o600, "a rewritten record");
+        assert!(!tmp.exists());
+        assert_eq!(p.load(), Some(record()));
+    }
+
+    #[test]
+    fn a_full_disk_says_so() {
+        let e = io_err("write", Path::new("/data/.x.fls-download"))(
+            std::io::Error::from_raw_os_error(28),
+        );
+        assert_eq!(e.kind(), ErrorKind::StorageFull);
+        assert!(!e.is_retryable());
+        assert!(
+            e.message()
+                .starts_with("no space left on the disk: write /data/.x.fls-download: "),
+            "{}",
+            e.message()
         );
     }
 

@@ -562,12 +562,16 @@ impl Runner {
         let key = self.job.key.clone();
         let options = self.job.options.clone();
         let timeout = self.job.timeout;
-        if let Some(rate) = &self.rate {
-            rate.acquire(total.unwrap_or(0)).await;
-        }
+        // With a rate limit the body is paced as the adapter reads it (each piece waits for
+        // the limiter), not granted whole up front and then sent at full speed.
+        let rate = self.rate.clone();
+        let pace = move |stream: ByteStream| match &rate {
+            Some(rate) => crate::ratelimit::paced(stream, rate.clone()),
+            None => stream,
+        };
         let result = if let Some(stream) = self.job.body.take_stream() {
             // A stream cannot be replayed: one attempt.
-            let fut = adapter.put(&key, stream, total, &options);
+            let fut = adapter.put(&key, pace(stream), total, &options);
             match self.guard(within(timeout, fut)).await {
                 Ok(r) => r,
                 Err(i) => return Err(self.handle_interrupt(i).await),
@@ -580,10 +584,11 @@ impl Runner {
                 let adapter = adapter.clone();
                 let key = key.clone();
                 let options = options.clone();
+                let pace = &pace;
                 async move {
                     let data = body.read_range(0, total).await?;
                     let stream: ByteStream = futures::stream::once(async move { Ok(data) }).boxed();
-                    adapter.put(&key, stream, Some(total), &options).await
+                    adapter.put(&key, pace(stream), Some(total), &options).await
                 }
             });
             let guarded = {
@@ -944,10 +949,9 @@ impl Runner {
                 Err(e) => e,
             };
             attempt += 1;
-            let wait = retry.backoff(attempt);
-            if attempt > retry.max_retries || started.elapsed() + wait > retry.deadline {
+            let Some(wait) = retry.wait_before_retry(&e, attempt, started.elapsed()) else {
                 return Err(e);
-            }
+            };
             self.retries += 1;
             if let Err(i) = self.guard(tokio::time::sleep(wait)).await {
                 return Err(self.handle_interrupt(i).await);
@@ -990,6 +994,11 @@ impl Runner {
             .body
             .take_stream()
             .ok_or_else(|| Error::invalid_input("the stream body was already consumed"))?;
+        // With a rate limit the stream is paced as it is read, and the parts cut from it are
+        // not paced again: a part (or a short stream's one request) is sent as it is read.
+        if let Some(rate) = &self.rate {
+            stream = crate::ratelimit::paced(stream, rate.clone());
+        }
         let rules = p.rules();
         let mut spec = UploadSpec {
             key: self.job.key.clone(),
@@ -1074,7 +1083,7 @@ impl Runner {
                     part,
                     self.job.retry,
                     self.job.timeout,
-                    self.rate.clone(),
+                    None, // paced as the stream was read
                 ));
             }
             if tasks.is_empty() {
@@ -1320,10 +1329,10 @@ impl Runner {
                 Err(e) if e.is_retryable() || e.kind() == ErrorKind::Conflict => {
                     failures += 1;
                     let began = *first_failure.get_or_insert_with(tokio::time::Instant::now);
-                    let wait = retry.backoff(failures);
-                    if failures > retry.max_retries || began.elapsed() + wait > retry.deadline {
+                    // The provider's Retry-After if it gave one, else the backoff.
+                    let Some(wait) = retry.wait_before_retry(&e, failures, began.elapsed()) else {
                         return Err(e);
-                    }
+                    };
                     self.retries += 1;
                     if let Err(i) = self.guard(tokio::time::sleep(wait)).await {
                         return Err(self.handle_interrupt(i).await);

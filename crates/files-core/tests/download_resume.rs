@@ -27,6 +27,11 @@ enum Act {
     StallAfter(usize),
     /// Serves all of it, each 1000-byte piece after a pause of this many milliseconds.
     Slowly(u64),
+    /// Serves `n` bytes of it, then fails the body with a transient error that asks the client
+    /// to wait this long before asking again (a `Retry-After`).
+    Throttle(usize, Duration),
+    /// The request itself is refused as throttled, with a `Retry-After` of this long.
+    RefuseFor(Duration),
 }
 
 #[derive(Debug)]
@@ -132,6 +137,16 @@ impl Adapter for Breaking {
             ),
             Act::EndAfter(n) => (self.meta(false), pieces(body.slice(..n), None)),
             Act::Refuse(kind) => return Err(Error::new(kind, "refused")),
+            Act::RefuseFor(wait) => {
+                return Err(Error::transient("503 Slow Down").with_retry_after(wait));
+            }
+            Act::Throttle(n, wait) => (
+                self.meta(false),
+                pieces(
+                    body.slice(..n.min(body.len())),
+                    Some(Error::transient("throttled mid-body").with_retry_after(wait)),
+                ),
+            ),
             Act::NewVersion => (self.meta(true), pieces(body, None)),
             Act::Slowly(ms) => (
                 self.meta(false),
@@ -430,4 +445,46 @@ async fn the_timeout_bounds_each_wait_not_the_whole_body() {
     assert!(err.is_none(), "{err:?}");
     assert_eq!(sha(&got), sha(&data));
     assert_eq!(asked(&a).len(), 3, "one request each, no retry");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_break_that_asks_to_wait_is_resumed_after_that_wait() {
+    let data = random_bytes(30_000, 13);
+    let a = std::sync::Arc::new(Breaking::new(
+        data.clone(),
+        [
+            Act::Throttle(10_000, Duration::from_secs(4)),
+            Act::RefuseFor(Duration::from_secs(2)),
+        ],
+    ));
+    let start = tokio::time::Instant::now();
+    let (got, err) = drain(client(&a, 3).download("k").await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(sha(&got), sha(&data));
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(6) && elapsed < Duration::from_millis(6_100),
+        "the provider asked for 4 s, then 2 s; waited {elapsed:?}"
+    );
+    assert_eq!(
+        asked(&a),
+        vec![None, Some(10_000..30_000), Some(10_000..30_000)]
+    );
+
+    // A wait past the policy's deadline (30 s here) ends the stream with the break, at once.
+    let a = std::sync::Arc::new(Breaking::new(
+        data.clone(),
+        [Act::Throttle(10_000, Duration::from_secs(31))],
+    ));
+    let start = tokio::time::Instant::now();
+    let (got, err) = drain(client(&a, 3).download("k").await.unwrap()).await;
+    assert_eq!(got, &data[..10_000]);
+    let err = err.expect("the break");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(31)), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(asked(&a), vec![None], "not asked again");
 }

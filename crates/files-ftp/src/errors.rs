@@ -81,6 +81,12 @@ pub(crate) fn map(err: FtpError, operation: &'static str, on550: On550) -> Error
                     format!("the FTP server refused the login ({code} {text})"),
                 )
                 .with_retryable(false),
+                // The server's disk (or the account's quota) is full: 552 "exceeded storage
+                // allocation", and a 452 / 451 / 426 whose text says the space ran out
+                // ("insufficient storage", "No space left on device"). Not retried: room has to
+                // be made first.
+                552 => storage_full(code, &text),
+                426 | 451 | 452 if hints_full(&text) => storage_full(code, &text),
                 421 | 425 | 426 | 450 | 451 | 452 => {
                     Error::transient(format!("the FTP server answered {code} {text}"))
                 }
@@ -111,10 +117,6 @@ pub(crate) fn map(err: FtpError, operation: &'static str, on550: On550) -> Error
                 500 | 501 | 502 | 504 => Error::not_supported(format!(
                     "the FTP server does not support the command ({code} {text})"
                 )),
-                552 => Error::new(
-                    ErrorKind::Other,
-                    format!("the FTP server has no room left ({code} {text})"),
-                ),
                 c if (400..500).contains(&c) => {
                     Error::transient(format!("the FTP server answered {code} {text}"))
                 }
@@ -134,6 +136,26 @@ pub(crate) fn map(err: FtpError, operation: &'static str, on550: On550) -> Error
         ),
     };
     e.with_operation(operation).with_provider("ftp")
+}
+
+/// A full store: [`ErrorKind::StorageFull`], never retried, saying so first.
+fn storage_full(code: u32, text: &str) -> Error {
+    Error::new(
+        ErrorKind::StorageFull,
+        format!("no space left on the store: the FTP server answered {code} {text}"),
+    )
+    .with_retryable(false)
+}
+
+/// Whether a reply's text says the server ran out of space.
+fn hints_full(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("no space")
+        || t.contains("space left")
+        || t.contains("insufficient storage")
+        || t.contains("storage space")
+        || t.contains("disk full")
+        || t.contains("quota")
 }
 
 fn hints_permission(text: &str) -> bool {
@@ -189,5 +211,45 @@ mod tests {
         assert!(e.is_retryable());
         assert!(e.to_string().contains("before the transfer began"), "{e}");
         assert!(map(reply(213, "100"), "head", On550::NotFound).is_retryable());
+    }
+
+    #[test]
+    fn a_full_store_is_storage_full() {
+        for (c, text, op) in [
+            (
+                552,
+                "Requested file action aborted. Exceeded storage allocation.",
+                "put",
+            ),
+            (552, "Quota exceeded.", "append"),
+            (452, "Insufficient storage space in system.", "put"),
+            (
+                451,
+                "Error writing file: No space left on device.",
+                "append",
+            ),
+            (
+                426,
+                "Transfer aborted; [Errno 28] No space left on device.",
+                "put",
+            ),
+        ] {
+            let e = map(reply(c, text), op, On550::Refused);
+            assert_eq!(e.kind(), ErrorKind::StorageFull, "{c}: {e}");
+            assert_eq!(e.kind().as_str(), "storage_full");
+            assert!(!e.is_retryable(), "{c}: a full store is not retried");
+            assert!(
+                e.message().starts_with("no space left on the store"),
+                "{}",
+                e.message()
+            );
+            assert!(e.message().contains(&c.to_string()), "{}", e.message());
+            assert_eq!(e.context().operation, Some(op));
+        }
+        // Transient 4xx replies that say nothing about space stay transient.
+        for c in [426, 451, 452] {
+            let e = map(reply(c, "try later"), "put", On550::Refused);
+            assert_eq!(e.kind(), ErrorKind::Transient, "{c}");
+        }
     }
 }

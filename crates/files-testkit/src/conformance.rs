@@ -215,11 +215,15 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The context of `check`. Panics first if the adapter's declared resumability disagrees
+    /// with its upload family: every check gates on one or the other, so such an adapter would
+    /// otherwise pass checks it never ran.
     async fn new(fixture: &dyn Fixture, check: &str) -> Ctx {
         let files = fixture.client().await;
         let adapter = files.adapter().clone();
         let family = adapter.upload_family();
         let rules = family.rules();
+        assert_declared_resumability(fixture.name(), &files.capabilities(), &family);
         Ctx {
             name: fixture.name().to_string(),
             caps: files.capabilities(),
@@ -254,6 +258,32 @@ impl Ctx {
     fn body(&self, seed: u64, parts: u64, tail: u64) -> Bytes {
         Bytes::from(random_bytes(seed, (self.ps * parts + tail) as usize))
     }
+}
+
+/// Panics unless `Capabilities::resumable` says what the upload family does. A one-shot
+/// adapter has no session to pause, resume or discard: declaring resumable uploads on one tells
+/// callers (the CLI decides whether to offer a checkpoint from it) something the scheduler then
+/// refuses, and would let the resumable checks pass by skipping everything they check.
+#[track_caller]
+fn assert_declared_resumability(name: &str, caps: &Capabilities, family: &UploadFamily<'_>) {
+    let declared = caps.resumable;
+    let actual = family.resumability();
+    if declared == actual {
+        return;
+    }
+    if matches!(family, UploadFamily::OneShot) {
+        panic!(
+            "[{name}] the adapter declares resumable uploads (`Capabilities::resumable` = \
+             {declared:?}) but its upload family is one-shot (`Adapter::upload_family` returns \
+             `UploadFamily::OneShot`), which has no session to resume: implement the parts or \
+             offset family, or declare `Resumability::None`"
+        );
+    }
+    panic!(
+        "[{name}] the adapter declares `Capabilities::resumable` = {declared:?} but its `{}` \
+         upload family says {actual:?} (`resumability()`): the two must agree",
+        family.name()
+    );
 }
 
 /// Waits for `fut`, failing the check if it takes longer than [`HANG_GUARD`].
@@ -404,7 +434,13 @@ async fn assert_session_gone(files: &Files, token: &ResumeToken, what: &str) {
             .probe(&spec, &token.session)
             .await
             .map(|s| format!("{s:?}")),
-        UploadFamily::OneShot => return,
+        // A token with a session, from an adapter whose family has none: nothing can tell
+        // whether that session is gone, and passing silently would hide the inconsistency.
+        UploadFamily::OneShot => panic!(
+            "{what}: the upload left a resume token, but the adapter's upload family is \
+             one-shot, so its session cannot be probed (an adapter that hands out tokens must \
+             implement the parts or offset family)"
+        ),
     };
     match probe {
         Ok(state) => panic!("{what}: the aborted session still exists at the provider ({state})"),

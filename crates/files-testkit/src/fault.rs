@@ -13,7 +13,9 @@
 //! * **ambiguous complete**: `complete` / `finish` succeeds inside, then an error is returned;
 //! * **cut download**: a `get`'s body breaks off after a drawn prefix (a connection reset in
 //!   the middle of a download); only where the wrapper reports reading ranges, since that is what
-//!   lets a client resume the rest.
+//!   lets a client resume the rest;
+//! * **lost rename**: a native `rename` is applied, then its answer is "lost" (an error is
+//!   returned anyway), so the retry finds no source.
 //!
 //! Decisions are deterministic per seed: each request is identified by its operation, its part
 //! number (or offset) and how many times it was tried, and that identity seeds the draw, so the
@@ -60,6 +62,8 @@ pub struct FaultConfig {
     pub ambiguous_complete: f64,
     /// A `get`'s body breaks off (with an injected error) after a drawn number of bytes.
     pub cut_download: f64,
+    /// A `rename` is applied, then fails anyway (the answer was lost).
+    pub lost_rename: f64,
     /// The kind of every injected error (default [`ErrorKind::Transient`]); a non-retryable
     /// kind (e.g. [`ErrorKind::Unauthorized`]) checks that such errors are not retried.
     pub error_kind: ErrorKind,
@@ -80,6 +84,7 @@ impl FaultConfig {
             stall_for: Duration::from_secs(30),
             ambiguous_complete: 0.0,
             cut_download: 0.0,
+            lost_rename: 0.0,
             error_kind: ErrorKind::Transient,
             max_faults_per_request: 3,
         }
@@ -129,6 +134,8 @@ pub struct FaultCounts {
     pub injected_ambiguous: u64,
     /// Injected: a download's body broke off.
     pub injected_cut: u64,
+    /// Injected: a rename was applied, then failed.
+    pub injected_lost_rename: u64,
 }
 
 impl FaultCounts {
@@ -139,7 +146,7 @@ impl FaultCounts {
 
     /// Every injected fault.
     pub fn total_faults(&self) -> u64 {
-        self.part_faults() + self.injected_ambiguous + self.injected_cut
+        self.part_faults() + self.injected_ambiguous + self.injected_cut + self.injected_lost_rename
     }
 
     /// Every call that reached the wrapper and would reach a provider (key validation and
@@ -178,6 +185,7 @@ struct Counters {
     injected_stall: AtomicU64,
     injected_ambiguous: AtomicU64,
     injected_cut: AtomicU64,
+    injected_lost_rename: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -191,6 +199,7 @@ enum Op {
     Complete,
     Finish,
     Get,
+    Rename,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,6 +318,7 @@ impl FaultyAdapter {
             injected_stall: g(&c.injected_stall),
             injected_ambiguous: g(&c.injected_ambiguous),
             injected_cut: g(&c.injected_cut),
+            injected_lost_rename: g(&c.injected_lost_rename),
         }
     }
 
@@ -326,6 +336,7 @@ impl FaultyAdapter {
             Op::Complete => 3,
             Op::Finish => 4,
             Op::Get => 5,
+            Op::Rename => 6,
         };
         let seed = mix(mix(mix(self.config.seed ^ mix(op_tag)) ^ str_hash(key))
             ^ mix(id)
@@ -573,7 +584,19 @@ impl Adapter for FaultyAdapter {
 
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
         self.other();
-        self.inner.rename(from, to).await
+        if self.config.lost_rename <= 0.0 {
+            return self.inner.rename(from, to).await;
+        }
+        let (r, _, allowed) = self.draw(Op::Rename, from, str_hash(to));
+        self.inner.rename(from, to).await?;
+        if allowed && r < self.config.lost_rename {
+            self.note_fault(Op::Rename, from, str_hash(to));
+            bump(&self.counters.injected_lost_rename);
+            return Err(self.injected(&format!(
+                "rename of {from} to {to} landed but its answer was lost"
+            )));
+        }
+        Ok(())
     }
 
     async fn presign(&self, key: &str, method: PresignMethod, expires: Duration) -> Result<String> {
