@@ -7,8 +7,8 @@ use std::sync::Arc;
 use azure_core::credentials::{Secret, TokenCredential};
 use files_core::{Error, MIB, Result};
 
+use crate::adapter::{AzureAdapter, Inner};
 use crate::http::Transport;
-use crate::{AzureAdapter, Inner};
 
 /// Azurite's well-known development account.
 pub const DEV_ACCOUNT: &str = "devstoreaccount1";
@@ -257,10 +257,9 @@ impl AzureBuilder {
                 "part size {part_size} is outside 1..=4000 MiB"
             )));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| crate::http::transport_error("client set-up", e))?;
+        // The kit's client: a 30 s connect timeout, no whole-request timeout (the core bounds
+        // each request), rustls.
+        let http = files_http::client(&files_http::ClientOptions::default())?;
         let host = origin.split_once("://").map_or(origin.as_str(), |(_, h)| h);
         let target = format!("{account}/{container}@{host}{base_path}");
         let mut container_url = format!(
@@ -446,7 +445,7 @@ pub(crate) fn builder_from_url(url: &url::Url) -> Result<(AzureBuilder, String)>
             }
         }
     }
-    let key = crate::http::percent_decode(url.path().trim_start_matches('/'));
+    let key = files_http::encode::decode_lossy(url.path().trim_start_matches('/'));
     Ok((b.from_env(), key))
 }
 

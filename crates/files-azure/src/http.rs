@@ -1,19 +1,23 @@
-//! Requests to the Blob service: URL building, Shared Key signing, error mapping, and the few
-//! XML and date helpers the adapter needs.
+//! The hand-built requests to the Blob service: URL building, Shared Key signing and sending
+//! (over the kit's percent-encoding and HTTP dates), for what the official client lacks.
 //!
-//! Error messages are built from the operation, the HTTP status and the service's error code
-//! and message (passed through [`Error::redacted`]); never from the request URL (which may
-//! carry a SAS), its headers, or the account key.
+//! A failed answer is mapped by [`crate::errors`]; errors never quote the request URL (which
+//! may carry a SAS), its headers, or the account key.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use azure_core::credentials::Secret;
 use bytes::Bytes;
-use files_core::{ByteStream, Error, ErrorKind, Result, time};
+use files_core::{ByteStream, Error, ErrorKind, Result};
+use files_http::encode;
+use files_http::headers::http_date;
 use futures::StreamExt;
 use reqwest::Method;
 
 use crate::config::Credential;
+use crate::errors::{error_from_response, transport_error};
+// `blocks.rs` reads Get Block List with the old scanner under this path; it moved to `scan`.
+pub(crate) use crate::scan::{xml_all, xml_first};
 
 /// The REST API version every request asks for (`x-ms-version`).
 pub const API_VERSION: &str = "2025-01-05";
@@ -74,27 +78,12 @@ impl<'a> Req<'a> {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters (and `/` when `keep_slash`).
-pub(crate) fn encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else if b == b'/' && keep_slash {
-            out.push('/');
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The URL path of `container` (and `key`) under an endpoint path (`""` or `/account`).
 pub(crate) fn resource_path(endpoint_path: &str, container: &str, key: Option<&str>) -> String {
-    let mut p = format!("{endpoint_path}/{}", encode(container, false));
+    let mut p = format!("{endpoint_path}/{}", encode::segment(container));
     if let Some(k) = key {
         p.push('/');
-        p.push_str(&encode(k, true));
+        p.push_str(&encode::path(k));
     }
     p
 }
@@ -200,7 +189,7 @@ impl Transport {
         let mut sep = '?';
         for (n, v) in &query {
             url.push(sep);
-            url.push_str(&format!("{n}={}", encode(v, false)));
+            url.push_str(&format!("{n}={}", encode::segment(v)));
             sep = '&';
         }
         match &self.credential {
@@ -231,8 +220,9 @@ impl Transport {
                         Error::new(
                             ErrorKind::Unauthorized,
                             format!(
-                                "Azure {op} failed: no Entra ID token: {}",
-                                Error::redacted(&e.to_string())
+                                "could not {}: no Entra ID token: {}",
+                                crate::errors::doing(op),
+                                crate::errors::clean(&e.to_string())
                             ),
                         )
                     })?;
@@ -294,284 +284,19 @@ fn sized(stream: ByteStream, len: u64) -> impl futures::Stream<Item = Result<Byt
         })
 }
 
-/// Maps a failure to reach the service (no HTTP answer).
-pub(crate) fn transport_error(op: &str, e: reqwest::Error) -> Error {
-    let e = e.without_url();
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if e.is_builder() {
-        ErrorKind::InvalidInput
-    } else {
-        ErrorKind::Transient
-    };
-    let mut cause = String::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-    while let Some(c) = cur {
-        cause = c.to_string();
-        cur = c.source();
-    }
-    let what = if cause.is_empty() {
-        e.to_string()
-    } else {
-        cause
-    };
-    Error::new(
-        kind,
-        format!(
-            "Azure {op} failed: the service could not be reached ({})",
-            Error::redacted(&what)
-        ),
-    )
-}
-
-/// The [`ErrorKind`] of a Blob service answer with HTTP `status` and error `code`. Codes win
-/// over statuses.
-pub fn classify(status: u16, code: Option<&str>) -> ErrorKind {
-    if let Some(code) = code {
-        let kind = match code {
-            "AuthenticationFailed"
-            | "AuthorizationFailure"
-            | "AuthorizationPermissionMismatch"
-            | "AuthorizationProtocolMismatch"
-            | "AuthorizationResourceTypeMismatch"
-            | "AuthorizationServiceMismatch"
-            | "AuthorizationSourceIPMismatch"
-            | "InsufficientAccountPermissions"
-            | "InvalidAuthenticationInfo"
-            | "NoAuthenticationInformation"
-            | "AccountIsDisabled"
-            | "KeyBasedAuthenticationNotPermitted" => Some(ErrorKind::Unauthorized),
-            // The copy's source could not be read: missing (404), or not authorized (403).
-            "CannotVerifyCopySource" if status == 404 => Some(ErrorKind::NotFound),
-            "CannotVerifyCopySource" => Some(ErrorKind::Unauthorized),
-            "BlobNotFound" | "ContainerNotFound" | "ResourceNotFound" => Some(ErrorKind::NotFound),
-            "ConditionNotMet"
-            | "TargetConditionNotMet"
-            | "SourceConditionNotMet"
-            | "BlobAlreadyExists"
-            | "ContainerAlreadyExists"
-            | "LeaseIdMissing"
-            | "LeaseIdMismatchWithBlobOperation"
-            | "LeaseNotPresentWithBlobOperation"
-            | "PendingCopyOperation"
-            | "ContainerBeingDeleted"
-            | "BlobBeingRehydrated"
-            | "BlobArchived" => Some(ErrorKind::Conflict),
-            "ServerBusy" | "InternalError" | "OperationTimedOut" | "Md5Mismatch"
-            | "Crc64Mismatch" => Some(ErrorKind::Transient),
-            "InvalidBlockList" => Some(ErrorKind::SessionExpired),
-            "InvalidRange"
-            | "InvalidBlobOrBlock"
-            | "InvalidBlockId"
-            | "RequestBodyTooLarge"
-            | "InvalidHeaderValue"
-            | "InvalidQueryParameterValue"
-            | "InvalidResourceName"
-            | "InvalidMetadata"
-            | "MissingRequiredHeader"
-            | "OutOfRangeInput"
-            | "BlockCountExceedsLimit"
-            | "BlockListTooLong"
-            | "InvalidXmlDocument"
-            | "UnsupportedHeader"
-            | "InvalidInput" => Some(ErrorKind::InvalidInput),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            return kind;
-        }
-    }
-    match status {
-        401 | 403 => ErrorKind::Unauthorized,
-        404 => ErrorKind::NotFound,
-        409 | 412 => ErrorKind::Conflict,
-        416 => ErrorKind::InvalidInput,
-        408 | 429 => ErrorKind::Transient,
-        s if s >= 500 => ErrorKind::Transient,
-        400 | 405 | 411 | 413 | 414 => ErrorKind::InvalidInput,
-        _ => ErrorKind::Other,
-    }
-}
-
-/// The error of a Blob service answer (status, code, message) for operation `op`.
-pub fn service_error(op: &str, status: u16, code: Option<&str>, message: Option<&str>) -> Error {
-    let kind = classify(status, code);
-    let mut text = format!("Azure {op} failed: HTTP {status}");
-    if let Some(c) = code.filter(|c| !c.is_empty()) {
-        text.push_str(&format!(" {}", Error::redacted(c)));
-    }
-    if let Some(m) = message
-        .and_then(|m| m.lines().next())
-        .filter(|m| !m.is_empty())
-    {
-        text.push_str(&format!(": {}", clean(m.trim())));
-    }
-    if kind == ErrorKind::Unauthorized && code == Some("AuthenticationFailed") {
-        text.push_str(" (check the account name and key, or the SAS token and its expiry)");
-    }
-    Error::new(kind, text)
-}
-
-/// [`Error::redacted`], and also any word that carries a SAS signature (`sig=`).
-fn clean(text: &str) -> String {
-    Error::redacted(text)
-        .split(' ')
-        .map(|w| {
-            if w.to_ascii_lowercase().contains("sig=") {
-                "<redacted>"
-            } else {
-                w
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-async fn error_from_response(op: &str, resp: reqwest::Response) -> Error {
-    let status = resp.status().as_u16();
-    let header_code = resp
-        .headers()
-        .get("x-ms-error-code")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = resp.bytes().await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&body);
-    let code = header_code.or_else(|| xml_first(&text, "Code"));
-    let message = xml_first(&text, "Message");
-    service_error(op, status, code.as_deref(), message.as_deref())
-}
-
-// ----------------------------------------------------------------------------------- XML
-
-/// The inner texts of every `<tag>...</tag>` (or `<tag attr=..>...</tag>`) in `xml`.
-pub(crate) fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    xml_elements(xml, tag).into_iter().map(|(_, t)| t).collect()
-}
-
-/// `(attributes, inner text)` of every `tag` element (not nested in one another).
-fn xml_elements<'a>(xml: &'a str, tag: &str) -> Vec<(&'a str, &'a str)> {
-    let open = format!("<{tag}");
-    let close = format!("</{tag}>");
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        // `<Name>`, `<Name attr="..">` or `<Name/>`, not `<NameSomething>`.
-        if !matches!(after.chars().next(), Some('>' | ' ' | '/')) {
-            rest = after;
-            continue;
-        }
-        let Some(gt) = after.find('>') else { break };
-        let attrs = &after[..gt];
-        if attrs.ends_with('/') {
-            out.push((attrs, &after[..0]));
-            rest = &after[gt + 1..];
-            continue;
-        }
-        let body = &after[gt + 1..];
-        let Some(end) = body.find(&close) else { break };
-        out.push((attrs, &body[..end]));
-        rest = &body[end + close.len()..];
-    }
-    out
-}
-
-/// The first element's text, unescaped; an `Encoded="true"` name is percent-decoded.
-pub(crate) fn xml_first(xml: &str, tag: &str) -> Option<String> {
-    let (attrs, text) = xml_elements(xml, tag).into_iter().next()?;
-    let text = xml_unescape(text);
-    Some(if attrs.contains("Encoded=\"true\"") {
-        percent_decode(&text)
-    } else {
-        text
-    })
-}
-
-pub(crate) fn xml_unescape(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i..];
-        let Some(semi) = after.find(';') else {
-            out.push_str(after);
-            return out;
-        };
-        let ent = &after[1..semi];
-        let ch = match ent {
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "amp" => Some('&'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
-                .ok()
-                .and_then(char::from_u32),
-            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
-            _ => None,
-        };
-        match ch {
-            Some(c) => out.push(c),
-            None => out.push_str(&after[..=semi]),
-        }
-        rest = &after[semi + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-// --------------------------------------------------------------------------------- dates
-
-// The dates are `files_core::time`'s. As before that module, a time before 1970 is written as
-// the epoch, and a `Last-Modified` is read with its month in exact case and whatever follows
-// the time ignored.
-
-/// RFC 1123 (`Sun, 06 Nov 1994 08:49:37 GMT`).
-pub(crate) fn http_date(t: SystemTime) -> String {
-    time::http_date(t.max(UNIX_EPOCH))
-}
-
-/// ISO 8601 in UTC to the second (`2026-01-01T00:00:00Z`), as SAS tokens want it.
+/// ISO 8601 in UTC to the second (`2026-01-01T00:00:00Z`), as SAS tokens want it; a time
+/// before 1970 is written as the epoch.
 pub(crate) fn iso_date(t: SystemTime) -> String {
-    time::rfc3339(t.max(UNIX_EPOCH))
-}
-
-/// Parses an RFC 1123 date (`Last-Modified`).
-pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let rules = time::HttpDateRules {
-        month_case_sensitive: true,
-        ignore_zone: true,
-    };
-    time::parse_http_date_with(s, rules)
+    let t = time::OffsetDateTime::from(t.max(SystemTime::UNIX_EPOCH));
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
 
@@ -580,24 +305,25 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
         assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(iso_date(t), "1994-11-06T08:49:37Z");
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
         let t2 = UNIX_EPOCH + Duration::from_secs(1_709_251_199); // 2024-02-29T23:59:59Z
         assert_eq!(iso_date(t2), "2024-02-29T23:59:59Z");
-        assert_eq!(parse_http_date(&http_date(t2)), Some(t2));
+        assert_eq!(
+            iso_date(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            iso_date(t2 + Duration::from_millis(999)),
+            "2024-02-29T23:59:59Z"
+        );
     }
 
     #[test]
-    fn xml() {
-        let x = r#"<R><Blobs><Blob><Name>a&amp;b</Name><Properties><Content-Length>5</Content-Length></Properties></Blob><Blob><Name Encoded="true">%E2%98%83</Name></Blob><BlobPrefix><Name>d/</Name></BlobPrefix></Blobs><NextMarker/></R>"#;
-        let blobs = xml_all(x, "Blob");
-        assert_eq!(blobs.len(), 2);
-        assert_eq!(xml_first(blobs[0], "Name").unwrap(), "a&b");
-        assert_eq!(xml_first(blobs[1], "Name").unwrap(), "☃");
-        assert_eq!(xml_first(blobs[0], "Content-Length").as_deref(), Some("5"));
-        let prefixes = xml_all(x, "BlobPrefix");
-        assert_eq!(xml_first(prefixes[0], "Name").unwrap(), "d/");
-        assert_eq!(xml_first(x, "NextMarker").as_deref(), Some(""));
-        assert_eq!(xml_unescape("&#x41;&#66;&lt;"), "AB<");
+    fn resource_paths() {
+        assert_eq!(
+            resource_path("/acct", "ctr", Some("dir/a b+ç~.txt")),
+            "/acct/ctr/dir/a%20b%2B%C3%A7~.txt"
+        );
+        assert_eq!(resource_path("", "ctr", None), "/ctr");
     }
 
     #[test]
@@ -621,38 +347,5 @@ mod tests {
                 "PUT\n\n\n12\n\napplication/xml\n\n\n\n\n\n\nx-ms-date:D\nx-ms-version:{API_VERSION}\n/acct/acct/c/a%20b\ncomp:blocklist"
             )
         );
-    }
-
-    #[test]
-    fn classification() {
-        use ErrorKind::*;
-        for (status, code, kind) in [
-            (403, Some("AuthenticationFailed"), Unauthorized),
-            (403, None, Unauthorized),
-            (404, Some("BlobNotFound"), NotFound),
-            (404, Some("ContainerNotFound"), NotFound),
-            (409, Some("BlobAlreadyExists"), Conflict),
-            (412, Some("ConditionNotMet"), Conflict),
-            (503, Some("ServerBusy"), Transient),
-            (500, Some("InternalError"), Transient),
-            (500, None, Transient),
-            (400, Some("InvalidBlockList"), SessionExpired),
-            (400, Some("InvalidBlobOrBlock"), InvalidInput),
-            (416, Some("InvalidRange"), InvalidInput),
-            (418, None, Other),
-            (404, Some("CannotVerifyCopySource"), NotFound),
-            (403, Some("CannotVerifyCopySource"), Unauthorized),
-        ] {
-            assert_eq!(classify(status, code), kind, "{status} {code:?}");
-        }
-        let e = service_error(
-            "GetBlob",
-            403,
-            Some("AuthenticationFailed"),
-            Some("Server failed to authenticate the request. sig=abc\nRequestId:x"),
-        );
-        assert!(!e.is_retryable());
-        assert!(!e.to_string().contains("abc"), "{e}");
-        assert!(service_error("PutBlock", 503, Some("ServerBusy"), None).is_retryable());
     }
 }

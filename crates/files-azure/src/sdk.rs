@@ -14,8 +14,8 @@
 //! * anonymous: nothing.
 //!
 //! Errors come back as `azure_core::Error`s and are mapped by [`map_error`] onto the same
-//! kinds and messages as the hand-built requests (status, service error code and message;
-//! never the URL, which may carry a SAS).
+//! kinds and messages as the hand-built requests ([`crate::errors`]: status, service error
+//! code and message, `Retry-After`; never the URL, which may carry a SAS).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -27,8 +27,11 @@ use azure_core::http::{ClientOptions, Context, Request, RetryOptions, Transport,
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use files_core::{Error, ErrorKind, Result};
 
+use files_http::headers::http_date;
+
 use crate::config::Credential;
-use crate::http::{API_VERSION, hmac, http_date, string_to_sign, xml_first};
+use crate::errors::{clean, doing, sdk_answer_error, transport_error};
+use crate::http::{API_VERSION, hmac, string_to_sign};
 
 /// Signs each request (each try) with Shared Key. The key never leaves this policy: `Debug`
 /// shows the account only.
@@ -137,8 +140,9 @@ pub(crate) fn container_client(
 }
 
 /// Maps an error of the official client for operation `op`: a service answer by its status,
-/// error code and message (as [`crate::service_error`]); a failure to reach the service as
-/// transient (or a timeout); a credential failure as unauthorized.
+/// error code and message (as [`crate::service_error`], with `Retry-After`); a failure to reach
+/// the service as the kit's transport error (transient, or a timeout); a credential failure as
+/// unauthorized.
 pub(crate) fn map_error(op: &str, e: azure_core::Error) -> Error {
     use azure_core::error::ErrorKind as Az;
     match e.kind() {
@@ -146,32 +150,31 @@ pub(crate) fn map_error(op: &str, e: azure_core::Error) -> Error {
             status,
             error_code,
             raw_response,
-        } => {
-            let body = raw_response
-                .as_ref()
-                .map(|r| String::from_utf8_lossy(r.body().as_ref()).into_owned())
-                .unwrap_or_default();
-            let code = error_code.clone().or_else(|| xml_first(&body, "Code"));
-            let message = xml_first(&body, "Message");
-            crate::http::service_error(op, u16::from(*status), code.as_deref(), message.as_deref())
-        }
+        } => sdk_answer_error(
+            op,
+            u16::from(*status),
+            error_code.as_deref(),
+            raw_response.as_deref(),
+        ),
         Az::Credential => Error::new(
             ErrorKind::Unauthorized,
             format!(
-                "Azure {op} failed: no credential ({})",
-                Error::redacted(&e.to_string())
+                "could not {}: no credential ({})",
+                doing(op),
+                clean(&e.to_string())
             ),
         ),
         Az::Connection | Az::Io => match e.into_downcast::<reqwest::Error>() {
-            Ok(re) => crate::http::transport_error(op, re),
+            Ok(re) => transport_error(op, re),
             Err(e) => Error::transient(format!(
-                "Azure {op} failed: the service could not be reached ({})",
-                Error::redacted(&e.to_string())
+                "could not {}: the service could not be reached ({})",
+                doing(op),
+                clean(&e.to_string())
             )),
         },
         _ => Error::new(
             ErrorKind::Other,
-            format!("Azure {op} failed: {}", Error::redacted(&e.to_string())),
+            format!("could not {}: {}", doing(op), clean(&e.to_string())),
         ),
     }
 }
