@@ -21,6 +21,7 @@ use files_core::{
     Error, ErrorKind, LandedPart, MIB, ObjectMeta, Part, PartRules, PartUpload, Result,
     Resumability, Session, UploadSpec,
 };
+use std::time::SystemTime;
 
 /// The largest block (4000 MiB).
 pub const MAX_BLOCK_SIZE: u64 = 4000 * MIB;
@@ -151,14 +152,17 @@ impl AzureAdapter {
     }
 
     /// Put Block List of the blocks `ids` (base64); with `if_none_match`, only if no blob
-    /// exists. The new blob's ETag.
+    /// exists. The new blob's ETag and its `Last-Modified`, both as the service answered them.
     async fn commit(
         &self,
         spec: &UploadSpec,
         ids: &[String],
         if_none_match: bool,
-    ) -> Result<Option<String>> {
-        use azure_storage_blob::models::{BlockBlobClientCommitBlockListOptions, BlockLookupList};
+    ) -> Result<Committed> {
+        use azure_storage_blob::models::{
+            BlockBlobClientCommitBlockListOptions, BlockBlobClientCommitBlockListResultHeaders,
+            BlockLookupList,
+        };
         use base64::Engine as _;
         let latest = ids
             .iter()
@@ -194,8 +198,31 @@ impl AzureAdapter {
             .commit_block_list(content, Some(options))
             .await
             .map_err(|e| crate::sdk::map_error("PutBlockList", e))?;
-        Ok(crate::az_header(resp.headers(), "etag"))
+        Ok(Committed {
+            etag: crate::az_header(resp.headers(), "etag"),
+            last_modified: resp.last_modified().ok().flatten().map(SystemTime::from),
+        })
     }
+
+    /// The store's `Last-Modified` of the blob at `key` (Get Blob Properties), if it is still
+    /// the version `etag` (when known); `None` if it cannot be had.
+    async fn stored_last_modified(&self, key: &str, etag: Option<&str>) -> Option<SystemTime> {
+        use files_core::Adapter as _;
+        match self.head(key).await {
+            Ok(head) if etag.is_none() || head.etag.as_deref() == etag => head.last_modified,
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(key, error = %e, "no blob properties after Put Block List");
+                None
+            }
+        }
+    }
+}
+
+/// What Put Block List answered.
+struct Committed {
+    etag: Option<String>,
+    last_modified: Option<SystemTime>,
 }
 
 fn check_number(n: u32) -> Result<u32> {
@@ -302,8 +329,8 @@ impl PartUpload for AzureAdapter {
             .iter()
             .map(|&n| check_number(n).map(|n| block_id(&session.id, n)))
             .collect::<Result<_>>()?;
-        let etag = match self.commit(spec, &ids, false).await {
-            Ok(etag) => etag,
+        let committed = match self.commit(spec, &ids, false).await {
+            Ok(c) => c,
             Err(e)
                 if matches!(
                     e.kind(),
@@ -318,7 +345,10 @@ impl PartUpload for AzureAdapter {
                             && list.iter().zip(&ids).all(|((a, _), b)| a == b) =>
                     {
                         tracing::info!(key = %spec.key, "Put Block List had been applied");
-                        None
+                        Committed {
+                            etag: None,
+                            last_modified: None,
+                        }
                     }
                     _ => return Err(e),
                 }
@@ -326,11 +356,20 @@ impl PartUpload for AzureAdapter {
             Err(e) => return Err(e),
         };
         let mut meta = ObjectMeta::new(spec.key.clone(), spec.total);
-        meta.etag = etag;
         meta.content_type = spec.options.content_type.clone();
         meta.cache_control = spec.options.cache_control.clone();
         meta.metadata = spec.options.metadata.clone();
-        meta.last_modified = Some(std::time::SystemTime::now());
+        // The modification time is the service's, never this machine's clock: the answer's
+        // `Last-Modified`, else (an answer without one, or a commit found applied after an
+        // ambiguous failure) the blob's properties.
+        meta.last_modified = match committed.last_modified {
+            Some(t) => Some(t),
+            None => {
+                self.stored_last_modified(&spec.key, committed.etag.as_deref())
+                    .await
+            }
+        };
+        meta.etag = committed.etag;
         Ok(meta)
     }
 
@@ -354,9 +393,9 @@ impl PartUpload for AzureAdapter {
                 ..spec.clone()
             };
             match self.commit(&empty, &[], true).await {
-                Ok(etag) => {
+                Ok(committed) => {
                     let options = azure_storage_blob::models::BlobClientDeleteOptions {
-                        if_match: etag.map(azure_core::http::Etag::from),
+                        if_match: committed.etag.map(azure_core::http::Etag::from),
                         ..Default::default()
                     };
                     match self

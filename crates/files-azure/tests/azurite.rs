@@ -356,3 +356,27 @@ async fn abort_over_an_existing_blob_keeps_it() {
     );
     a.abort(&spec, &session).await.unwrap();
 }
+
+/// The modification time a block upload returns is the service's (Put Block List's
+/// `Last-Modified`), not this machine's clock: exactly what a later HEAD reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_upload_returns_the_stores_last_modified() {
+    let Some(az) = azurite_or_skip() else { return };
+    let container = az.new_container("last-modified").unwrap();
+    let files = Files::new(adapter(az, &container));
+    let ps: u64 = 64 * 1024;
+    let body = Bytes::from(random_bytes(12, (ps * 3 + 5) as usize));
+    let outcome = files
+        .upload("lm/file.bin", Body::from_bytes(body.clone()))
+        .part_size(ps)
+        .await
+        .unwrap();
+    assert!(outcome.parts_sent > 1, "a block upload: {outcome:?}");
+    let head = files.head("lm/file.bin").await.unwrap();
+    assert!(head.last_modified.is_some(), "{head:?}");
+    assert_eq!(
+        outcome.meta.last_modified, head.last_modified,
+        "the upload's last_modified is the store's"
+    );
+    assert_eq!(outcome.meta.etag, head.etag);
+}

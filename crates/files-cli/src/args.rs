@@ -25,7 +25,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Upload a local file; resumable with --checkpoint (run the same command again to resume).
+    /// Upload a local file; resumable with --checkpoint (run the same command again to resume,
+    /// or add --restart to discard the checkpoint's session and start over).
     Upload(UploadArgs),
     /// Discard the interrupted upload a checkpoint names, and delete the checkpoint.
     Abort(AbortArgs),
@@ -71,6 +72,12 @@ pub struct UploadArgs {
     /// MIME type to store with the object.
     #[arg(long, value_name = "TYPE")]
     pub content_type: Option<String>,
+    /// Start over from byte 0 instead of resuming: discard the provider session the
+    /// --checkpoint FILE names (one that has already expired or gone is fine), delete FILE and
+    /// its FILE.dest, then upload the whole file. For a checkpoint that cannot resume (e.g.
+    /// `session_expired`, `body_changed`). Without an existing checkpoint it just uploads.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 /// `files abort`.
@@ -187,6 +194,12 @@ mod tests {
         assert_eq!(u.bwlimit, Some(8 << 20));
         assert_eq!(u.concurrency, Some(3));
         assert!(u.json);
+        assert!(!u.restart);
+        let r = Cli::try_parse_from(["files", "upload", "a", "b", "--restart"]).unwrap();
+        let Command::Upload(r) = r.command else {
+            panic!("not upload")
+        };
+        assert!(r.restart);
         assert!(Cli::try_parse_from(["files", "upload", "a", "b", "--part-size", "x"]).is_err());
         let d = Cli::try_parse_from(["files", "download", "u", "d", "--range", "-5"]).unwrap();
         let Command::Download(d) = d.command else {

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! files upload <SRC> <DEST_URL> [--part-size 8MiB] [--concurrency N] [--checkpoint FILE]
-//!                               [--bwlimit 20MiB] [--json] [--content-type T]
+//!                               [--bwlimit 20MiB] [--json] [--content-type T] [--restart]
 //! files abort --checkpoint FILE [--dest URL]
 //! files download <SRC_URL> <DEST> [--range START-END] [--concurrency N] [--chunk-size 8MiB]
 //!                                 [--bwlimit 20MiB] [--restart]
@@ -23,7 +23,9 @@
 //! **Resume.** `upload --checkpoint FILE` saves the resume token to `FILE` after every confirmed
 //! part and writes the destination URL (without credentials) to `FILE.dest`. Running the same
 //! command again resumes, sending only the bytes that did not land; `files abort --checkpoint
-//! FILE` discards the session instead. Ctrl-C pauses (in-flight parts settle, the checkpoint is
+//! FILE` discards the session instead, and `upload --restart` discards it and starts over from
+//! byte 0 in one step (the way on after `session_expired` or `body_changed`; without an
+//! existing checkpoint it just uploads). Ctrl-C pauses (in-flight parts settle, the checkpoint is
 //! current), prints both commands and exits with 130; without `--checkpoint` Ctrl-C aborts the
 //! upload, since nothing could resume it. A second Ctrl-C exits at once.
 //!

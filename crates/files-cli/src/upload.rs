@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use files::{
-    Body, Error, ErrorKind, Result, Resumability, ResumeToken, UploadControl, UploadStatus,
+    Body, Error, ErrorKind, Files, Result, Resumability, ResumeToken, UploadControl, UploadStatus,
 };
 
 use crate::args::{AbortArgs, UploadArgs};
@@ -32,11 +32,30 @@ fn write_sidecar(path: &Path, url: &str) -> Result<()> {
     let mut tmp = path.as_os_str().to_os_string();
     tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, format!("{}\n", redact_url(url))).map_err(ctx)?;
+    // A stale temporary file (of a process with the same id) is replaced: `create_new` makes
+    // sure the file written is this one, with the mode set here.
+    remove_quietly(&tmp);
+    write_private(&tmp, format!("{}\n", redact_url(url)).as_bytes()).map_err(ctx)?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         ctx(e)
     })
+}
+
+/// Writes a new file readable by its owner only (mode 0600 on Unix, like checkpoints): it
+/// names the store and the key of an upload.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
 }
 
 fn remove_quietly(path: &Path) {
@@ -48,17 +67,29 @@ fn remove_quietly(path: &Path) {
 }
 
 /// The command line that started this process, for "run this again to resume".
+/// `--restart` is left out: run again, the command must resume, not start over once more.
 fn this_command() -> String {
-    let (cmd, redacted) = shell_command(
-        std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>(),
-    );
+    let (cmd, redacted) = shell_command(without_restart(
+        std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+    ));
     if redacted {
         format!("{cmd}    # credentials were removed from the URL; supply them again")
     } else {
         cmd
     }
+}
+
+/// The arguments without `--restart` (an option only before a `--`).
+fn without_restart(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut options = true;
+    args.into_iter()
+        .filter(|a| {
+            if a == "--" {
+                options = false;
+            }
+            !(options && a == "--restart")
+        })
+        .collect()
 }
 
 fn program() -> String {
@@ -102,6 +133,10 @@ pub(crate) async fn upload(a: UploadArgs, interrupts: &mut Interrupts) -> Result
         upload = upload.control(control.clone());
     }
     let sidecar = a.checkpoint.as_deref().map(sidecar_path);
+    let restarted = match (&a.checkpoint, a.restart) {
+        (Some(cp), true) => restart(cp, &files, &key).await?,
+        _ => false,
+    };
     if let (Some(cp), Some(side)) = (&a.checkpoint, &sidecar) {
         upload = upload.checkpoint(cp.clone());
         // Keep the sidecar of an existing checkpoint: it names the session's destination.
@@ -212,7 +247,7 @@ pub(crate) async fn upload(a: UploadArgs, interrupts: &mut Interrupts) -> Result
                     );
                     if hopeless {
                         eprintln!(
-                            "hint: the checkpoint {} cannot resume this upload; discard it with `{abort}`",
+                            "hint: the checkpoint {} cannot resume this upload; discard it with `{abort}`, or run the same command with --restart to start over",
                             cp.display()
                         );
                     } else {
@@ -242,6 +277,7 @@ pub(crate) async fn upload(a: UploadArgs, interrupts: &mut Interrupts) -> Result
                 "bytes_sent": outcome.bytes_sent,
                 "retries": outcome.retries,
                 "resumed": outcome.resumed,
+                "restarted": restarted,
                 "parts_sent": outcome.parts_sent,
                 "etag": outcome.meta.etag,
             })
@@ -265,29 +301,116 @@ pub(crate) async fn upload(a: UploadArgs, interrupts: &mut Interrupts) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn abort(a: AbortArgs) -> Result<ExitCode> {
-    let cp = &a.checkpoint;
-    let text = match std::fs::read_to_string(cp) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(
-                Error::not_found(format!("there is no checkpoint at {}", cp.display()))
-                    .with_operation("abort"),
-            );
-        }
-        Err(e) => {
-            return Err(Error::from_io(e)
-                .with_operation("read checkpoint")
-                .with_key(cp.display().to_string()));
-        }
-    };
-    let token = ResumeToken::from_json(&text).map_err(|e| {
+/// The text of the checkpoint at `cp`; `None` when there is none.
+fn read_checkpoint_text(cp: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(cp) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::from_io(e)
+            .with_operation("read checkpoint")
+            .with_key(cp.display().to_string())),
+    }
+}
+
+fn parse_checkpoint(cp: &Path, text: &str) -> Result<ResumeToken> {
+    ResumeToken::from_json(text).map_err(|e| {
         Error::token_invalid(format!(
             "checkpoint {} is not a usable resume token: {}",
             cp.display(),
             e.message()
         ))
-    })?;
+    })
+}
+
+/// Whether `files` at `key` is the store and key the session of `token` lives in.
+fn holds_session(files: &Files, key: &str, token: &ResumeToken) -> bool {
+    key == token.key
+        && files.adapter().provider() == token.provider
+        && files.adapter().target() == token.target
+}
+
+/// `upload --restart`: discards the session the checkpoint `cp` names (where it still exists)
+/// and deletes the checkpoint and its sidecar, so that the upload starts over from byte 0.
+/// Whether there was a checkpoint.
+///
+/// The session is looked for in the store of the upload's destination (`files`, `key`), else
+/// in the one the sidecar names. Discarding fails the command (keeping the checkpoint) unless
+/// the session is gone already; a checkpoint that is not a resume token at all names no
+/// session anyone could discard, and is only deleted.
+async fn restart(cp: &Path, files: &Files, key: &str) -> Result<bool> {
+    let side = sidecar_path(cp);
+    let Some(text) = read_checkpoint_text(cp)? else {
+        return Ok(false);
+    };
+    let token = match parse_checkpoint(cp, &text) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "restart: {}; its session (if any) cannot be discarded; deleting it",
+                crate::one_line(e.message())
+            );
+            remove_quietly(cp);
+            remove_quietly(&side);
+            return Ok(true);
+        }
+    };
+    let mut store = holds_session(files, key, &token).then(|| files.clone());
+    if store.is_none()
+        && let Ok(url) = std::fs::read_to_string(&side)
+        && let Ok((f, k)) = open_object(url.trim())
+        && holds_session(&f, &k, &token)
+    {
+        store = Some(f);
+    }
+    let Some(store) = store else {
+        return Err(Error::token_invalid(format!(
+            "refusing to restart: the checkpoint {} is an upload to `{}` in the `{}` store `{}`, which neither the destination nor {} names; discard it with `{} abort --checkpoint {} --dest URL` (or delete it)",
+            cp.display(),
+            token.key,
+            token.provider,
+            token.target,
+            side.display(),
+            program(),
+            shell_quote(&cp.to_string_lossy())
+        ))
+        .with_operation("restart"));
+    };
+    let discarded = match store.abort_upload(&token).await {
+        Ok(()) => "discarded the earlier upload session",
+        Err(e)
+            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::SessionExpired)
+                || (e.kind() == ErrorKind::NotSupported && token.process.is_some()) =>
+        {
+            "the earlier upload session was gone already"
+        }
+        Err(e) => {
+            eprintln!(
+                "hint: the checkpoint {} is kept; run the command again to retry",
+                cp.display()
+            );
+            return Err(e.with_operation("restart"));
+        }
+    };
+    remove_quietly(cp);
+    remove_quietly(&side);
+    eprintln!(
+        "restart: {discarded} ({} of {} had landed); removed {}; starting over",
+        indicatif::HumanBytes(token.loaded),
+        indicatif::HumanBytes(token.total),
+        cp.display()
+    );
+    Ok(true)
+}
+
+pub(crate) async fn abort(a: AbortArgs) -> Result<ExitCode> {
+    let cp = &a.checkpoint;
+    let Some(text) = read_checkpoint_text(cp)? else {
+        return Err(
+            Error::not_found(format!("there is no checkpoint at {}", cp.display()))
+                .with_operation("abort"),
+        );
+    };
+    let token = parse_checkpoint(cp, &text)?;
     let side = sidecar_path(cp);
     let url = match &a.dest {
         Some(d) => url_of(d)?,
@@ -327,4 +450,41 @@ pub(crate) async fn abort(a: AbortArgs) -> Result<ExitCode> {
         cp.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn the_resume_command_does_not_restart() {
+        assert_eq!(
+            without_restart(strings(&[
+                "files",
+                "upload",
+                "a",
+                "b",
+                "--restart",
+                "--checkpoint",
+                "c"
+            ])),
+            strings(&["files", "upload", "a", "b", "--checkpoint", "c"])
+        );
+        // After `--`, `--restart` is a file name.
+        assert_eq!(
+            without_restart(strings(&[
+                "files",
+                "upload",
+                "--restart",
+                "--",
+                "--restart",
+                "b"
+            ])),
+            strings(&["files", "upload", "--", "--restart", "b"])
+        );
+    }
 }

@@ -628,3 +628,154 @@ fn a_partial_of_another_version_or_request_is_not_continued() {
     assert_eq!(sha256_file(&object).unwrap(), sha256_file(&out).unwrap());
     assert!(!data.exists() && !record.exists());
 }
+
+/// `files upload SRC DEST --part-size 1MiB --checkpoint CP --json --restart`, at full speed.
+fn restart_upload(src: &Path, dest: &Path, cp: &Path) -> Output {
+    files()
+        .arg("upload")
+        .arg(src)
+        .arg(dest)
+        .args(["--part-size", "1MiB", "--checkpoint"])
+        .arg(cp)
+        .args(["--json", "--restart"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Kills a slow checkpointed upload of `src` to `dest` once 1 MiB is confirmed; asserts that
+/// its part file, checkpoint and sidecar are left.
+fn crash_upload(src: &Path, dest: &Path, cp: &Path) -> files::ResumeToken {
+    let crash = kill_when_loaded(
+        || {
+            let mut c = slow_upload(src, dest, cp);
+            c.stdout(Stdio::null()).stderr(Stdio::null());
+            c
+        },
+        cp,
+        1 << 20,
+    )
+    .unwrap();
+    let part = PathBuf::from(format!("{}.fls-part", s(dest)));
+    assert!(part.exists() && cp.exists() && sidecar(cp).exists());
+    assert!(crash.token.loaded < std::fs::metadata(src).unwrap().len());
+    crash.token
+}
+
+/// Asserts that `o` is a successful upload of all of `src` to `dest` that started from byte 0,
+/// and that nothing of the upload is left beside it.
+#[track_caller]
+fn assert_started_over(o: &Output, src: &Path, dest: &Path, cp: &Path, restarted: bool) {
+    let size = std::fs::metadata(src).unwrap().len();
+    let j = json_line(o);
+    assert_eq!(j["resumed"], false, "{j}");
+    assert_eq!(j["restarted"], restarted, "{j}");
+    assert_eq!(j["bytes_resumed"], 0, "{j}");
+    assert_eq!(j["bytes_sent"], size, "the whole body is sent: {j}");
+    assert_eq!(j["size"], size, "{j}");
+    assert_eq!(sha256_file(src).unwrap(), sha256_file(dest).unwrap());
+    assert!(!cp.exists(), "the checkpoint is removed");
+    assert!(!sidecar(cp).exists(), "the sidecar is removed");
+    assert!(!PathBuf::from(format!("{}.fls-part", s(dest))).exists());
+}
+
+#[test]
+fn upload_restart_discards_the_session_and_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = (24 << 20) + 17;
+    let src = dir.path().join("big.bin");
+    write_random_file(&src, size, 11).unwrap();
+    let cp = dir.path().join("cp.json");
+    let store = dir.path().join("store");
+
+    // Without a checkpoint, --restart just uploads.
+    let fresh = store.join("fresh.bin");
+    let o = ok(restart_upload(&src, &fresh, &cp));
+    assert_started_over(&o, &src, &fresh, &cp, false);
+
+    // An interrupted upload: --restart discards its session and sends the whole body again
+    // (the same command without --restart would resume it).
+    let dest = store.join("big.bin");
+    crash_upload(&src, &dest, &cp);
+    let o = ok(restart_upload(&src, &dest, &cp));
+    assert!(
+        stderr(&o).contains("restart: discarded the earlier upload session"),
+        "{}",
+        stderr(&o)
+    );
+    assert_started_over(&o, &src, &dest, &cp, true);
+    assert!(part_files(dir.path()).is_empty());
+
+    // The session discarded is the checkpoint's, even when the command now names another
+    // destination (the sidecar says where the session is): its part file is deleted.
+    let first = store.join("first.bin");
+    let first_part = PathBuf::from(format!("{}.fls-part", s(&first)));
+    crash_upload(&src, &first, &cp);
+    let second = store.join("second.bin");
+    let o = ok(restart_upload(&src, &second, &cp));
+    assert!(
+        !first_part.exists(),
+        "the old session's part file is deleted"
+    );
+    assert!(!first.exists());
+    assert_started_over(&o, &src, &second, &cp, true);
+    assert!(part_files(dir.path()).is_empty());
+
+    // After `session_expired` (the part file is gone), the plain command fails and points at
+    // --restart; --restart then uploads from byte 0.
+    let gone = store.join("gone.bin");
+    crash_upload(&src, &gone, &cp);
+    std::fs::remove_file(format!("{}.fls-part", s(&gone))).unwrap();
+    let o = slow_upload(&src, &gone, &cp).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: session_expired: "), "{err}");
+    assert!(err.contains("--restart"), "{err}");
+    assert!(cp.exists() && sidecar(&cp).exists());
+    let o = ok(restart_upload(&src, &gone, &cp));
+    assert_started_over(&o, &src, &gone, &cp, true);
+
+    // A checkpoint that is not a resume token names no session: it is only deleted.
+    std::fs::write(&cp, b"{ not a token").unwrap();
+    let o = ok(restart_upload(&src, &fresh, &cp));
+    assert!(stderr(&o).contains("cannot be discarded"), "{}", stderr(&o));
+    assert_started_over(&o, &src, &fresh, &cp, true);
+    assert!(part_files(dir.path()).is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn checkpoint_sidecar_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.bin");
+    write_random_file(&src, 24 << 20, 12).unwrap();
+    let cp = dir.path().join("cp.json");
+    let dest = dir.path().join("store/big.bin");
+    crash_upload(&src, &dest, &cp);
+    let mode = std::fs::metadata(sidecar(&cp))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the sidecar's mode is {:o}",
+        mode & 0o777
+    );
+    // Also when an existing (wider) sidecar is replaced by a new upload's.
+    ok(run(&["abort", "--checkpoint", &s(&cp)]));
+    std::fs::write(sidecar(&cp), b"file:///elsewhere\n").unwrap();
+    std::fs::set_permissions(sidecar(&cp), std::fs::Permissions::from_mode(0o644)).unwrap();
+    crash_upload(&src, &dest, &cp);
+    let mode = std::fs::metadata(sidecar(&cp))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the sidecar's mode is {:o}",
+        mode & 0o777
+    );
+}

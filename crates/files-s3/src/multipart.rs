@@ -49,6 +49,45 @@ pub(crate) fn wants_crc(session: &Session) -> bool {
     session.extra.get(EXTRA_CRC32C).map(String::as_str) == Some("1")
 }
 
+impl S3Adapter {
+    /// The store's modification time of the object a CompleteMultipartUpload made (whose
+    /// answer carries none): a HEAD's `Last-Modified`, never this machine's clock. `None` when
+    /// the HEAD fails (a write-only credential, say: the upload has succeeded all the same) or
+    /// finds another version than `etag` (a writer that came in between).
+    pub(crate) async fn stored_last_modified(
+        &self,
+        key: &str,
+        etag: Option<&str>,
+    ) -> Option<std::time::SystemTime> {
+        use files_core::Adapter as _;
+        match self.head(key).await {
+            Ok(head)
+                if etag.is_none_or(|e| head.etag.as_deref().is_some_and(|h| same_etag(h, e))) =>
+            {
+                head.last_modified
+            }
+            Ok(head) => {
+                tracing::debug!(
+                    key,
+                    completed = ?etag,
+                    found = ?head.etag,
+                    "the object was replaced right after CompleteMultipartUpload"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::debug!(key, error = %e, "no HEAD after CompleteMultipartUpload");
+                None
+            }
+        }
+    }
+}
+
+/// Two ETags name the same version (quotes aside: some stores quote one answer, not another).
+fn same_etag(a: &str, b: &str) -> bool {
+    a.trim_matches('"') == b.trim_matches('"')
+}
+
 fn part_number(n: u32) -> Result<i32> {
     if n == 0 || u64::from(n) > MAX_PARTS {
         return Err(Error::invalid_input(format!(
@@ -308,7 +347,9 @@ impl PartUpload for S3Adapter {
         meta.content_type = spec.options.content_type.clone();
         meta.cache_control = spec.options.cache_control.clone();
         meta.metadata = spec.options.metadata.clone();
-        meta.last_modified = Some(std::time::SystemTime::now());
+        meta.last_modified = self
+            .stored_last_modified(&spec.key, meta.etag.as_deref())
+            .await;
         Ok(meta)
     }
 

@@ -332,6 +332,30 @@ async fn multipart_upload_with_checksums_and_copy() {
     assert!(open.uploads().is_empty(), "{:?}", open.uploads());
 }
 
+/// The modification time a multipart upload returns is the store's (CompleteMultipartUpload
+/// answers none: a HEAD's), not this machine's clock: exactly what a later HEAD reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_upload_returns_the_stores_last_modified() {
+    let Some((a, _)) = fresh("lm", |b| b).await else {
+        return;
+    };
+    let files = Files::new(a);
+    let body = data(11 * MIB + 7, 4);
+    let out = files
+        .upload("lm/file.bin", Body::from_bytes(body.clone()))
+        .part_size(5 * MIB as u64)
+        .await
+        .unwrap();
+    assert_eq!(out.parts_sent, 3);
+    let head = files.head("lm/file.bin").await.unwrap();
+    assert!(head.last_modified.is_some(), "{head:?}");
+    assert_eq!(
+        out.meta.last_modified, head.last_modified,
+        "the upload's last_modified is the store's"
+    );
+    assert_eq!(out.meta.etag, head.etag);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_pages_past_1000_parts_then_abort() {
     let Some((a, _)) = fresh("paging", |b| b.checksums(true)).await else {

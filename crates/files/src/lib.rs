@@ -4,7 +4,9 @@
 //! large upload can be paused, resumed and aborted, and — after a crash — resumed in a *later
 //! process* from a small serializable token, sending only the bytes that did not land.
 //!
-//! This is the crate applications depend on. It re-exports the whole of
+//! This is the crate applications depend on: `cargo add files-storage` (the package is named
+//! `files-storage`, because `files` on crates.io is another project; its library is `files`, so
+//! the code says `use files::...`). It re-exports the whole of
 //! [`files-core`](files_core) (the [`Files`] client, [`Body`], [`UploadControl`],
 //! [`ResumeToken`], [`Error`] / [`ErrorKind`], the [`adapter`] contract ...) and, behind cargo
 //! features, the adapter crates, whose URL schemes it registers so that
@@ -90,6 +92,13 @@
 //! |---------|---------|---------|
 //! | `fs` | yes | the local-disk adapter, as [`files::fs`](fs), scheme `file` |
 //! | `memory` | yes | the in-memory adapter, as [`files::memory`](memory), scheme `memory` |
+//! | `s3` | no | the S3 adapter (`files-s3`), as `files::s3`, schemes `s3`, `r2`, `minio`, `oss`, ... |
+//! | `sftp` | no | the SFTP adapter (`files-sftp`), as `files::sftp`, scheme `sftp` |
+//! | `ftp` | no | the FTP / FTPS adapter (`files-ftp`), as `files::ftp`, schemes `ftp`, `ftps` |
+//! | `webdav` | no | the WebDAV adapter (`files-webdav`), as `files::webdav`, schemes `webdav`, `webdavs` |
+//! | `azure` | no | the Azure Blob Storage adapter (`files-azure`), as `files::azure`, scheme `az` |
+//! | `gcs` | no | the Google Cloud Storage adapter (`files-gcs`), as `files::gcs`, schemes `gs`, `firebase` |
+//! | `gdrive` | no | the Google Drive adapter (`files-gdrive`), as `files::gdrive`, scheme `gdrive` |
 //!
 //! With `default-features = false` only the core is built; adapters can still be plugged in
 //! with [`Files::new`] and any type that implements [`Adapter`].
