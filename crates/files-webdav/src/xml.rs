@@ -47,23 +47,23 @@ enum Tag {
     Other,
 }
 
-fn tag_of(ns: &ResolveResult<'_>, local: &str) -> Tag {
-    let dav = matches!(ns, ResolveResult::Bound(n) if n.0 == "DAV:");
+fn tag_of(ns: &ResolveResult<'_>, local: &[u8]) -> Tag {
+    let dav = matches!(ns, ResolveResult::Bound(n) if n.0 == b"DAV:");
     if !dav {
         return Tag::Other;
     }
     match local {
-        "response" => Tag::Response,
-        "href" => Tag::Href,
-        "propstat" => Tag::Propstat,
-        "status" => Tag::Status,
-        "prop" => Tag::Prop,
-        "resourcetype" => Tag::ResourceType,
-        "collection" => Tag::Collection,
-        "getcontentlength" => Tag::ContentLength,
-        "getetag" => Tag::Etag,
-        "getlastmodified" => Tag::LastModified,
-        "getcontenttype" => Tag::ContentType,
+        b"response" => Tag::Response,
+        b"href" => Tag::Href,
+        b"propstat" => Tag::Propstat,
+        b"status" => Tag::Status,
+        b"prop" => Tag::Prop,
+        b"resourcetype" => Tag::ResourceType,
+        b"collection" => Tag::Collection,
+        b"getcontentlength" => Tag::ContentLength,
+        b"getetag" => Tag::Etag,
+        b"getlastmodified" => Tag::LastModified,
+        b"getcontenttype" => Tag::ContentType,
         _ => Tag::Other,
     }
 }
@@ -130,18 +130,18 @@ pub(crate) fn parse_multistatus(xml: &str) -> Result<Vec<Entry>, String> {
             }
             Event::End(_) => stack.pop(),
             Event::Text(t) => {
-                text.push_str(&t.into_inner());
+                text.push_str(&String::from_utf8_lossy(&t.into_inner()));
                 None
             }
             Event::CData(t) => {
-                text.push_str(&t.into_inner());
+                text.push_str(&String::from_utf8_lossy(&t.into_inner()));
                 None
             }
             Event::GeneralRef(r) => {
                 let resolved = if r.is_char_ref() {
                     r.resolve_char_ref().ok().flatten()
                 } else {
-                    predefined(&r.into_inner())
+                    predefined(&String::from_utf8_lossy(&r.into_inner()))
                 };
                 if let Some(c) = resolved {
                     text.push(c);
