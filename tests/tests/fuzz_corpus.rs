@@ -163,11 +163,8 @@ fn real_server_seeds_parse_to_their_entries() {
     }
 
     let az = read("azure_xml/azurite-list-delim.xml");
-    let blobs = files_azure::fuzzing::xml_all(&az, "Blob");
-    assert_eq!(
-        files_azure::fuzzing::xml_first(blobs[0], "Name").as_deref(),
-        Some("a.txt")
-    );
+    let page = files_azure::fuzzing::list_blobs(&az).unwrap();
+    assert_eq!(page.objects[0].key, "a.txt");
     let blocks = files_azure::fuzzing::parse_blocks(
         &read("azure_xml/azurite-blocklist-all.xml"),
         "UncommittedBlocks",

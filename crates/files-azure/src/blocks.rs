@@ -14,7 +14,6 @@
 //! service drops them, a week after the last Put Block.
 
 use crate::AzureAdapter;
-use crate::http::{xml_all, xml_first};
 use async_trait::async_trait;
 use bytes::Bytes;
 use files_core::{
@@ -76,18 +75,47 @@ fn new_nonce() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
 
-/// Uncommitted (or committed) blocks as `(id, size)`.
+/// `<BlockList>` of Get Block List: the committed and uncommitted blocks.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BlockList {
+    #[serde(default)]
+    committed_blocks: Section,
+    #[serde(default)]
+    uncommitted_blocks: Section,
+}
+
+/// `<CommittedBlocks>` or `<UncommittedBlocks>`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Section {
+    #[serde(rename = "Block", default)]
+    blocks: Vec<Block>,
+}
+
+/// `<Block><Name>id</Name><Size>n</Size></Block>`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Block {
+    name: String,
+    size: u64,
+}
+
+/// Uncommitted (or committed) blocks of a Get Block List answer's `section`
+/// (`UncommittedBlocks`, `CommittedBlocks`) as `(id, size)`; an answer that is not a block
+/// list has none.
 pub(crate) fn parse_blocks(xml: &str, section: &str) -> Vec<(String, u64)> {
-    let Some(part) = xml_all(xml, section).into_iter().next() else {
+    let Ok(list) = quick_xml::de::from_str::<BlockList>(xml) else {
         return Vec::new();
     };
-    xml_all(part, "Block")
+    let section = match section {
+        "CommittedBlocks" => list.committed_blocks,
+        "UncommittedBlocks" => list.uncommitted_blocks,
+        _ => return Vec::new(),
+    };
+    section
+        .blocks
         .into_iter()
-        .filter_map(|b| {
-            let name = xml_first(b, "Name")?;
-            let size = xml_first(b, "Size")?.trim().parse().ok()?;
-            Some((name, size))
-        })
+        .map(|b| (b.name, b.size))
         .collect()
 }
 

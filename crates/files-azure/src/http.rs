@@ -17,7 +17,6 @@ use reqwest::Method;
 use crate::config::Credential;
 use crate::errors::{error_from_response, transport_error};
 // `blocks.rs` reads Get Block List with the old scanner under this path; it moved to `scan`.
-pub(crate) use crate::scan::{xml_all, xml_first};
 
 /// The REST API version every request asks for (`x-ms-version`).
 pub const API_VERSION: &str = "2025-01-05";

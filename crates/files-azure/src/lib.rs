@@ -74,7 +74,6 @@ pub mod blocks;
 mod config;
 mod errors;
 mod http;
-mod scan;
 mod sdk;
 
 pub use adapter::AzureAdapter;
@@ -140,9 +139,8 @@ pub mod fuzzing {
     //! The parsers of this crate's answers, exposed for the fuzz targets in `fuzz/` and their
     //! corpus replay test; not a stable API.
     //!
-    //! [`list_blobs`] and [`error_body`] are what the adapter reads answers with. `xml_all`,
-    //! `xml_first` and `xml_unescape` are the old substring scanner (`src/scan.rs`), which only
-    //! [`parse_blocks`] still uses; they stay until the fuzz check moves to the serde readers.
+    //! [`list_blobs`], [`parse_blocks`] and [`error_body`] are what the adapter reads answers
+    //! with (serde types over quick-xml).
 
     use std::time::SystemTime;
 
@@ -157,22 +155,6 @@ pub mod fuzzing {
     pub fn error_body(body: &[u8]) -> (Option<String>, Option<String>) {
         let b = crate::errors::ErrorBody::parse(body);
         (b.code, b.message)
-    }
-
-    /// The inner texts of every `<tag>` element (the old scanner).
-    pub fn xml_all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-        crate::scan::xml_all(xml, tag)
-    }
-
-    /// The first `<tag>` element's text, unescaped (percent-decoded when `Encoded="true"`; the
-    /// old scanner).
-    pub fn xml_first(xml: &str, tag: &str) -> Option<String> {
-        crate::scan::xml_first(xml, tag)
-    }
-
-    /// Resolves XML entities and character references (the old scanner).
-    pub fn xml_unescape(s: &str) -> String {
-        crate::scan::xml_unescape(s)
     }
 
     /// The `(id, size)` blocks of a Get Block List answer's `section`.
