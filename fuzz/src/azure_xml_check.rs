@@ -16,11 +16,7 @@ pub fn check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let text = text.as_ref();
     // As `list`, `block_list` and error answers read it.
-    if let Ok(page) = fuzzing::list_blobs(text) {
-        for o in &page.objects {
-            assert!(!o.key.is_empty() || o.size == 0 || o.size > 0);
-        }
-    }
+    let _ = fuzzing::list_blobs(text);
     for section in ["UncommittedBlocks", "CommittedBlocks"] {
         let _ = fuzzing::parse_blocks(text, section);
     }
