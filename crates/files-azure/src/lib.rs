@@ -91,11 +91,15 @@ pub const PROVIDER: &str = "azure";
 
 // ---------------------------------------------------------------------------- URL schemes
 
-fn open_store(url: &url::Url) -> Result<Arc<dyn Adapter>> {
-    let (builder, _) = config::builder_from_url(url)?;
-    Ok(Arc::new(builder.build()?))
+impl files_core::FromUrl for AzureAdapter {
+    /// `az://container/...` or `azure://container/...` with `account=`, `endpoint=`;
+    /// credentials from the standard `AZURE_STORAGE_*` variables.
+    fn from_url(url: &url::Url) -> Result<AzureAdapter> {
+        config::builder_from_url(url)?.0.build()
+    }
 }
 
+/// An object URL: the container's adapter and a key, which must not be empty.
 fn open_object(url: &url::Url) -> Result<(Arc<dyn Adapter>, String)> {
     let (builder, key) = config::builder_from_url(url)?;
     if key.is_empty() {
@@ -109,30 +113,17 @@ fn open_object(url: &url::Url) -> Result<(Arc<dyn Adapter>, String)> {
 
 /// The factory of the `az` scheme: `az://container/key?account=..&endpoint=..`.
 pub const FACTORY: files_core::AdapterFactory = files_core::AdapterFactory {
-    scheme: "az",
-    provider: PROVIDER,
-    store: open_store,
     object: open_object,
+    ..files_core::AdapterFactory::of::<AzureAdapter>("az", PROVIDER)
 };
-files_core::inventory::submit!(FACTORY);
 
 /// The factory of the `azure` scheme (same as `az`).
 pub const FACTORY_AZURE: files_core::AdapterFactory = files_core::AdapterFactory {
     scheme: "azure",
-    provider: PROVIDER,
-    store: open_store,
-    object: open_object,
+    ..FACTORY
 };
-files_core::inventory::submit!(FACTORY_AZURE);
 
-/// Registers both schemes explicitly (fallback for builds where the linker dropped the
-/// `inventory` entries).
-pub fn register() {
-    static F: files_core::AdapterFactory = FACTORY;
-    static G: files_core::AdapterFactory = FACTORY_AZURE;
-    files_core::registry::register(&F);
-    files_core::registry::register(&G);
-}
+files_core::register_factories!(FACTORY, FACTORY_AZURE);
 
 #[doc(hidden)]
 pub mod fuzzing {

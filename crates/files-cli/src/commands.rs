@@ -51,24 +51,12 @@ pub(crate) fn dest_url(location: &str, name: Option<&str>) -> Result<String> {
                 crate::parse::redact_url(location)
             ))
         })?;
-        let path = format!("{}{}", url.path(), encode_segment(name));
+        let path = format!("{}{}", url.path(), files::encode::segment(name));
         url.set_path(&path);
         Ok(url.to_string())
     } else {
         url_of(&Path::new(location).join(name).to_string_lossy())
     }
-}
-
-fn encode_segment(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A progress bar on stderr, or a hidden one when stderr is not a terminal or `quiet`.

@@ -251,8 +251,13 @@ where
     (parts.join(" "), redacted)
 }
 
-/// A time as RFC 3339 in UTC, to the second (`2024-05-01T12:00:00Z`).
-pub use files::time::rfc3339;
+/// A time as RFC 3339 in UTC, to the second (`2024-05-01T12:00:00Z`); before 1970, the epoch.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t.max(std::time::UNIX_EPOCH));
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
 
 /// The last segment of a key or path (`a/b/c.txt` → `c.txt`); `None` if there is none.
 pub fn base_name(key: &str) -> Option<&str> {

@@ -51,6 +51,7 @@ pub mod error;
 pub mod listing;
 pub mod part_file;
 mod ratelimit;
+pub mod encode;
 pub mod registry;
 pub mod retry;
 mod save;

@@ -100,10 +100,7 @@ pub fn url_key(url: &url::Url) -> Result<String> {
 
 /// Decodes `%XX` escapes (UTF-8), through the `percent-encoding` crate.
 pub fn percent_decode(s: &str) -> Result<String> {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .map(|c| c.into_owned())
-        .map_err(|_| Error::invalid_input("the URL path is not valid UTF-8"))
+    crate::encode::decode(s).map_err(|_| Error::invalid_input("the URL path is not valid UTF-8"))
 }
 
 /// The query parameters of a store URL, each at most once, refusing any not in `allowed`

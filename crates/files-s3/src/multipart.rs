@@ -390,20 +390,8 @@ pub(crate) fn copy_part_size(size: u64, preferred: u64) -> u64 {
 
 /// `x-amz-copy-source`: `bucket/key`, URL-encoded (the `/` between segments kept).
 pub(crate) fn copy_source(bucket: &str, key: &str) -> String {
-    let mut out = String::with_capacity(bucket.len() + key.len() + 1);
-    for part in [bucket, key].iter().enumerate() {
-        if part.0 == 1 {
-            out.push('/');
-        }
-        for b in part.1.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    out
+    use files_core::encode::path;
+    format!("{}/{}", path(bucket), path(key))
 }
 
 impl S3Adapter {

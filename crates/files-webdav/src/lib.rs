@@ -127,18 +127,7 @@ pub const FACTORY: files_core::AdapterFactory = files_core::AdapterFactory {
 /// The factory of the `webdavs` scheme (WebDAV over https), like [`FACTORY`].
 pub const FACTORY_TLS: files_core::AdapterFactory = files_core::AdapterFactory {
     scheme: "webdavs",
-    provider: "webdav",
-    store: config::open_store,
-    object: config::open_object,
+    ..FACTORY
 };
 
-files_core::inventory::submit!(FACTORY);
-files_core::inventory::submit!(FACTORY_TLS);
-
-/// Registers this adapter explicitly (fallback for builds where the linker dropped it).
-pub fn register() {
-    static F: files_core::AdapterFactory = FACTORY;
-    static G: files_core::AdapterFactory = FACTORY_TLS;
-    files_core::registry::register(&F);
-    files_core::registry::register(&G);
-}
+files_core::register_factories!(FACTORY, FACTORY_TLS);
