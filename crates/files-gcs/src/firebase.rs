@@ -126,11 +126,7 @@ fn uuid_v4() -> String {
 }
 
 pub(crate) fn adapter_for_url(url: &url::Url) -> Result<GcsAdapter> {
-    if url.query().is_some() {
-        return Err(Error::invalid_input(
-            "firebase:// URLs take no parameters; configure credentials in the environment",
-        ));
-    }
+    let params = files_core::registry::url_params(url, &["endpoint"])?;
     let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
         Error::invalid_input("a firebase:// URL names a project or bucket: firebase://project/key")
     })?;
@@ -145,6 +141,9 @@ pub(crate) fn adapter_for_url(url: &url::Url) -> Result<GcsAdapter> {
             .unwrap_or_else(|| BucketNaming::FirebaseStorageApp.bucket(host))
     };
     let mut b = GcsAdapter::firebase_bucket(bucket);
+    if let Some(endpoint) = params.get("endpoint") {
+        b = b.endpoint(endpoint);
+    }
     if let Ok(t) = std::env::var(crate::ACCESS_TOKEN_ENV)
         && !t.is_empty()
     {

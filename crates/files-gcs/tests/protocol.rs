@@ -330,3 +330,31 @@ fn url_schemes_open_adapters() {
     let e = files_core::registry::open_object("gs://my-bucket/k?token=x").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
+
+/// `gs://bucket/key?endpoint=URL` reaches that endpoint (a fake here), and so does
+/// `firebase://bucket/key?endpoint=URL`; an unknown parameter is refused by name.
+#[tokio::test]
+async fn endpoint_parameter_reaches_the_fake() {
+    // nextest runs each test in its own process, so this variable is this test's alone.
+    unsafe { std::env::set_var("GCS_ACCESS_TOKEN", "fake-token") };
+    let fake = FakeGcs::start().unwrap();
+    let bucket = fake.new_bucket("endpoint-param");
+    fake.create_bucket("endpoint-proj.firebasestorage.app");
+    let endpoint = fake.endpoint();
+    let body = Bytes::from(random_bytes(3 * 1024 + 7, 11));
+    for url in [
+        format!("gs://{bucket}/dir/a%20b.bin?endpoint={endpoint}"),
+        format!("firebase://endpoint-proj/dir/a%20b.bin?endpoint={endpoint}"),
+    ] {
+        let (files, key) = files_core::registry::open_object(&url).unwrap();
+        assert_eq!(key, "dir/a b.bin");
+        files.upload(&key, Body::from(body.clone())).await.unwrap();
+        let got = files.download(&key).await.unwrap().bytes().await.unwrap();
+        assert_eq!(sha256_hex(&got), sha256_hex(&body), "{url}");
+        files.delete(&key).await.unwrap();
+    }
+    let e = files_core::registry::open_object(&format!("gs://{bucket}/k?endpoit={endpoint}"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("endpoit"), "{e}");
+}

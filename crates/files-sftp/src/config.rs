@@ -5,7 +5,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use files_core::{Error, Result};
+use std::sync::Arc;
+
+use files_core::{Adapter, Error, Result};
+
+use crate::adapter::SftpAdapter;
 
 /// Environment variable naming the user when neither the builder nor the URL names one
 /// (then `USER` is used).
@@ -186,9 +190,9 @@ impl SftpBuilder {
     }
 
     /// Builds the adapter; no network call is made.
-    pub fn build(self) -> Result<crate::SftpAdapter> {
+    pub fn build(self) -> Result<SftpAdapter> {
         let settings = self.settings(&|name| std::env::var(name).ok())?;
-        Ok(crate::SftpAdapter::from_settings(settings))
+        Ok(SftpAdapter::from_settings(settings))
     }
 
     pub(crate) fn settings(self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
@@ -355,6 +359,72 @@ fn parse_bool(name: &str, v: &str) -> Result<bool> {
             "`{name}` must be true or false"
         ))),
     }
+}
+
+impl SftpAdapter {
+    /// An adapter for the store an `sftp://user[:password]@host[:port]/root?..` URL names
+    /// (the path is the root directory); the same as
+    /// [`Files::from_url`](files_core::Files::from_url) with the `sftp` scheme.
+    pub fn from_url(url: &str) -> Result<SftpAdapter> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            Error::invalid_input(format!("`{}` is not a valid URL: {e}", redact_url(url)))
+        })?;
+        <Self as files_core::FromUrl>::from_url(&parsed)
+    }
+}
+
+impl files_core::FromUrl for SftpAdapter {
+    /// `sftp://user[:password]@host[:port]/root?..`: the path is the root directory.
+    fn from_url(url: &url::Url) -> Result<SftpAdapter> {
+        let (builder, path) = builder_from_url(url)?;
+        let builder = if path.is_empty() || path == "/" {
+            builder
+        } else {
+            builder.root(path)
+        };
+        builder.build()
+    }
+}
+
+/// A URL as it may appear in a message: without its user info's password.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("redacted"));
+            }
+            Error::redacted(u.as_str())
+        }
+        Err(_) => match url.split_once('@') {
+            Some((_, rest)) => format!("<redacted>@{}", Error::redacted(rest)),
+            None => Error::redacted(url),
+        },
+    }
+}
+
+/// `sftp://user@host/abs/path/key[?root=/abs/path]`: the root is the `root` parameter (the path
+/// must be under it) or `/`; the key is the rest of the path.
+pub(crate) fn open_object(url: &url::Url) -> Result<(Arc<dyn Adapter>, String)> {
+    let (builder, path) = builder_from_url(url)?;
+    let adapter = builder.build()?;
+    let root = adapter.root().to_string();
+    let rest = if root == "/" {
+        path.strip_prefix('/')
+    } else {
+        path.strip_prefix(root.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+    }
+    .ok_or_else(|| {
+        Error::invalid_input(format!("the path `{path}` is not under the root `{root}`"))
+    })?;
+    if rest.is_empty() {
+        return Err(Error::invalid_input(
+            "the URL names the root directory, not an object in it",
+        ));
+    }
+    adapter.validate_key(rest)?;
+    let key = rest.to_string();
+    Ok((Arc::new(adapter), key))
 }
 
 #[cfg(test)]

@@ -2,11 +2,15 @@
 //! directory the prefix names, hiding part and temporary files.
 
 use files_core::listing::{Flow, PageBuilder};
+use files_core::part_file::is_reserved;
 use files_core::{ErrorKind, ListPage, ListRequest, Result};
 use russh_sftp::protocol::FileAttributes;
 
+use crate::adapter::{SftpAdapter, join};
 use crate::conn::Conn;
-use crate::{DEFAULT_LIMIT, SftpAdapter, is_reserved, join};
+
+/// Default page size of [`Adapter::list`].
+const DEFAULT_LIMIT: usize = 1000;
 
 enum Kind {
     Dir,
