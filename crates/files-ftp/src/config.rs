@@ -1,4 +1,5 @@
-//! The builder, the connection settings, and `ftp://` / `ftps://` URL parsing.
+//! The builder, the connection settings, and `ftp://` / `ftps://` URLs: their parsing and the
+//! store and object openers of the URL schemes.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -6,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use files_core::{Error, Result};
+use files_core::{Adapter, Error, Result};
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -474,6 +475,60 @@ pub(crate) fn parse_url(url: &url::Url) -> Result<ParsedUrl> {
     })
 }
 
+// ---------------------------------------------------------------------------- URL openers
+
+impl FtpAdapter {
+    /// The adapter for the store an `ftp://` or `ftps://` URL names; the same as
+    /// [`Files::from_url`](files_core::Files::from_url) with these schemes (see
+    /// [`FACTORY`](crate::FACTORY)).
+    pub fn from_url(url: &str) -> Result<FtpAdapter> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            Error::invalid_input(format!(
+                "`{}` is not a valid URL: {e}",
+                Error::redacted(url)
+            ))
+        })?;
+        <FtpAdapter as files_core::FromUrl>::from_url(&parsed)
+    }
+}
+
+impl files_core::FromUrl for FtpAdapter {
+    /// The store URL: its path (or `?root=`) is the root directory.
+    fn from_url(url: &url::Url) -> Result<FtpAdapter> {
+        let parsed = parse_url(url)?;
+        let root = parsed.root_param.unwrap_or_else(|| parsed.path.join("/"));
+        parsed.builder.root(root).build()
+    }
+}
+
+/// The object opener of both schemes: the store's root from `?root=` (else the login
+/// directory), the key from the rest of the path.
+pub(crate) fn open_object(url: &url::Url) -> Result<(Arc<dyn Adapter>, String)> {
+    let parsed = parse_url(url)?;
+    let (root, rest) = match &parsed.root_param {
+        Some(r) => {
+            let root = Root::parse(r)?;
+            if !parsed.path.starts_with(&root.segments) {
+                return Err(Error::invalid_input(format!(
+                    "the URL path is not under the root `{}`",
+                    root.display()
+                )));
+            }
+            (r.clone(), &parsed.path[root.segments.len()..])
+        }
+        None => (String::new(), &parsed.path[..]),
+    };
+    if rest.is_empty() {
+        return Err(Error::invalid_input(
+            "the URL names the root directory, not an object in it",
+        ));
+    }
+    let key = rest.join("/");
+    let adapter = parsed.builder.root(root).build()?;
+    adapter.validate_key(&key)?;
+    Ok((Arc::new(adapter), key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,5 +589,43 @@ mod tests {
         ] {
             assert!(parse_url(&url::Url::parse(bad).unwrap()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn object_urls() {
+        let u = url::Url::parse("ftp://u:p@h:2121/base/dir/k.bin?root=base").unwrap();
+        let (a, key) = open_object(&u).unwrap();
+        assert_eq!(key, "dir/k.bin");
+        assert_eq!(a.target(), "ftp://u@h:2121/base");
+        let u = url::Url::parse("ftp://u@h/dir/k.bin").unwrap();
+        let (a, key) = open_object(&u).unwrap();
+        assert_eq!(key, "dir/k.bin");
+        assert_eq!(a.target(), "ftp://u@h:21/");
+        let u = url::Url::parse("ftp://u@h/srv/x/k?root=/srv/x").unwrap();
+        let (a, key) = open_object(&u).unwrap();
+        assert_eq!(
+            (a.target().as_str(), key.as_str()),
+            ("ftp://u@h:21//srv/x", "k")
+        );
+        for bad in [
+            "ftp://h/other/k?root=base",
+            "ftp://h/base?root=base",
+            "ftp://h/a/..%2F..%2Fx",
+            "ftp://h/a%0D%0ADELE%20x",
+        ] {
+            assert!(
+                open_object(&url::Url::parse(bad).unwrap()).is_err(),
+                "{bad}"
+            );
+        }
+        let a = <FtpAdapter as files_core::FromUrl>::from_url(
+            &url::Url::parse("ftps://h/st/ore?ca=/nonexistent.pem").unwrap(),
+        );
+        assert_eq!(a.unwrap_err().kind(), files_core::ErrorKind::InvalidInput);
+        let a = <FtpAdapter as files_core::FromUrl>::from_url(
+            &url::Url::parse("ftp://h/st/ore").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(a.target(), "ftp://anonymous@h:21/st/ore");
     }
 }

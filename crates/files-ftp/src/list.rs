@@ -4,12 +4,15 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use files_core::listing::{Flow, PageBuilder};
+use files_core::part_file::is_reserved;
 use files_core::{ListPage, ListRequest, ObjectMeta, Result};
 use futures::future::BoxFuture;
+use time::PrimitiveDateTime;
+use time::macros::format_description;
 
+use crate::commands::join;
 use crate::errors::{On550, code, map};
 use crate::pool::Lease;
-use crate::{is_reserved, join};
 
 /// Default page size of [`files_core::Adapter::list`].
 pub(crate) const DEFAULT_LIMIT: usize = 1000;
@@ -76,23 +79,28 @@ pub(crate) fn parse_list(line: &str) -> Option<Entry> {
     })
 }
 
-/// `YYYYMMDDHHMMSS[.sss]` (UTC) as used by `MDTM` and `MLSD`'s `modify` fact.
+/// `YYYYMMDDHHMMSS[.sss]` (UTC) as used by `MDTM` and `MLSD`'s `modify` fact: exactly 14
+/// digits, then an optional fraction of up to 9 digits (a malformed fraction is ignored). A
+/// leap second (`60`) is clamped to `59`; times before 1970 and impossible dates give `None`.
 pub(crate) fn parse_mdtm(text: &str) -> Option<SystemTime> {
     let t = text.trim();
     let (main, frac) = t.split_once('.').unwrap_or((t, ""));
     if main.len() != 14 || !main.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n = |r: std::ops::Range<usize>| main[r].parse::<i64>().ok();
-    let (y, mo, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
-    let (h, mi, s) = (n(8..10)?, n(10..12)?, n(12..14)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    // In range: checked above.
-    let days = files_core::time::days_from_civil(y, mo as u32, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
-    let mut time = UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))?;
+    let clamped;
+    let main = match main.strip_suffix("60") {
+        Some(minute) => {
+            clamped = format!("{minute}59");
+            clamped.as_str()
+        }
+        None => main,
+    };
+    let format =
+        format_description!("[year range:standard][month][day][hour repr:24][minute][second]");
+    let stamp = PrimitiveDateTime::parse(main, &format).ok()?.assume_utc();
+    let secs = u64::try_from(stamp.unix_timestamp()).ok()?;
+    let mut time = UNIX_EPOCH.checked_add(Duration::from_secs(secs))?;
     if !frac.is_empty() && frac.len() <= 9 && frac.bytes().all(|b| b.is_ascii_digit()) {
         let nanos: u64 = format!("{frac:0<9}").parse().ok()?;
         time = time.checked_add(Duration::from_nanos(nanos))?;
@@ -336,5 +344,47 @@ mod tests {
         );
         assert!(parse_mdtm("2000").is_none());
         assert!(parse_mdtm("20001301000000").is_none());
+        assert!(parse_mdtm("20000230000000").is_none());
+        assert!(parse_mdtm("20000101240000").is_none());
+        assert!(parse_mdtm("19691231235959").is_none());
+        assert!(parse_mdtm("+2000101000000").is_none());
+        assert_eq!(
+            parse_mdtm(" 20161231235960 "),
+            Some(UNIX_EPOCH + Duration::from_secs(1_483_228_799))
+        );
+        assert_eq!(
+            parse_mdtm("19700101000001.x"),
+            Some(UNIX_EPOCH + Duration::from_secs(1))
+        );
+        assert_eq!(
+            parse_mdtm("99991231235959.123456789"),
+            Some(UNIX_EPOCH + Duration::new(253_402_300_799, 123_456_789))
+        );
+    }
+
+    #[test]
+    fn mdtm_round_trips() {
+        // Up to 9999-12-31T23:59:59Z, as the `ftp_list` fuzz check asks.
+        let mut secs = 0u64;
+        while secs <= 253_402_300_799 {
+            let t = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
+            let text = format!(
+                "{:04}{:02}{:02}{:02}{:02}{:02}",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            let want = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(parse_mdtm(&text), Some(want), "{text}");
+            assert_eq!(
+                parse_mdtm(&format!("{text}.042")),
+                Some(want + Duration::from_millis(42)),
+                "{text}"
+            );
+            secs += 86_399 * 997 + 1;
+        }
     }
 }
