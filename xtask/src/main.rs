@@ -7,12 +7,12 @@
 //! ```
 //!
 //! The test servers (moto and `rclone serve s3` today) are installed into a project-local Python
-//! virtual environment by the same code the tests use (`files_testkit::servers`, compiled into
-//! this binary from its source file, so that installing needs no build of the workspace). The
-//! tests start and stop the servers themselves; `test` also starts one moto server for the whole
-//! run and hands its endpoint to every test process (`FILES_TEST_MOTO_ENDPOINT`, and
-//! `FILES_S3_TEST_ENDPOINT` for files-s3's own live-server tests), which saves one server start
-//! per test process.
+//! virtual environment by the same code the tests use (the std-only files of
+//! `files_testkit::servers`, compiled into this binary from their source, so that installing
+//! needs no build of the workspace). The tests start and stop the servers themselves; `test`
+//! also starts one moto server for the whole run and hands its endpoint to every test process
+//! (`FILES_TEST_MOTO_ENDPOINT`, and `FILES_S3_TEST_ENDPOINT` for files-s3's own live-server
+//! tests), which saves one server start per test process.
 //!
 //! With `CI` set, a server that cannot be installed fails the task; otherwise it prints a loud
 //! warning and the tests that need the server skip.
@@ -20,10 +20,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+/// The std-only part of `files_testkit::servers`, compiled from its source files (see the
+/// header of `crates/files-testkit/src/servers/mod.rs`): the shared machinery and moto.
 #[cfg(not(test))]
 #[allow(dead_code)]
-#[path = "../../crates/files-testkit/src/servers.rs"]
-mod servers;
+#[path = "../../crates/files-testkit/src/servers"]
+mod servers {
+    mod common;
+    mod moto;
+
+    pub use common::*;
+    pub use moto::*;
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,6 +1,6 @@
 //! Helpers shared by the conformance suite and the cross-crate tests: seeded random bodies,
 //! SHA-256 digests, unique key prefixes, part-size choice, and [`FnFixture`], a
-//! [`Fixture`](crate::conformance::Fixture) built from closures.
+//! [`Fixture`] built from closures.
 
 use std::fmt;
 use std::sync::Arc;

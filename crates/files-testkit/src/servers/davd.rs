@@ -68,7 +68,7 @@ impl DavServer {
         if !apache.is_file() {
             return Err("/usr/sbin/apache2 is missing (apt-get install apache2)".into());
         }
-        let dir = crate::scratch::scratch_dir(&std::env::temp_dir(), "davd")?;
+        let dir = crate::servers::scratch::scratch_dir(&std::env::temp_dir(), "davd")?;
         let base = dir.path().to_path_buf();
         let data = base.join("data");
         let lock = base.join("lock");
@@ -157,7 +157,7 @@ DocumentRoot "{data}"
         if !bin.is_file() {
             return Err(format!("{} is missing", bin.display()));
         }
-        let dir = crate::scratch::scratch_dir(&std::env::temp_dir(), "davd")?;
+        let dir = crate::servers::scratch::scratch_dir(&std::env::temp_dir(), "davd")?;
         let base = dir.path().to_path_buf();
         let data = base.join("data");
         fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;

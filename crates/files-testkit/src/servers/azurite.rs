@@ -24,9 +24,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use files_core::time::http_date;
 use sha2::{Digest, Sha256};
 
+use super::common::{path_escape, query_escape, xml_elements};
 use crate::servers::{self, HttpAnswer, ServerProcess};
 
 /// The development account Azurite serves.
@@ -56,7 +56,7 @@ impl AzuriteServer {
         if !bin.is_file() {
             return Err(format!("{} is missing", bin.display()));
         }
-        let dir = crate::scratch::scratch_dir(&std::env::temp_dir(), "azurite")?;
+        let dir = crate::servers::scratch::scratch_dir(&std::env::temp_dir(), "azurite")?;
         let location = dir.path().to_path_buf();
         let process = ServerProcess::start(
             "azurite",
@@ -135,7 +135,7 @@ impl AzuriteServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<HttpAnswer> {
-        let date = http_date(SystemTime::now());
+        let date = httpdate::fmt_http_date(SystemTime::now());
         let mut hs: Vec<(String, String)> = headers
             .iter()
             .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
@@ -186,7 +186,7 @@ impl AzuriteServer {
         let mut target = full_path.clone();
         for (i, (n, v)) in query.iter().enumerate() {
             target.push(if i == 0 { '?' } else { '&' });
-            target.push_str(&format!("{n}={}", escape(v)));
+            target.push_str(&format!("{n}={}", query_escape(v)));
         }
         let mut head = format!(
             "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
@@ -236,7 +236,7 @@ impl AzuriteServer {
         container: &str,
         blob: &str,
     ) -> Result<Vec<(String, u64)>, String> {
-        let path = format!("/{container}/{}", escape_path(blob));
+        let path = format!("/{container}/{}", path_escape(blob));
         let a = self
             .request(
                 "GET",
@@ -252,15 +252,15 @@ impl AzuriteServer {
             404 => return Ok(Vec::new()),
             s => return Err(format!("Get Block List {blob}: HTTP {s}: {text}")),
         }
-        let section = elements(&text, "UncommittedBlocks")
+        let section = xml_elements(&text, "UncommittedBlocks")
             .first()
             .copied()
             .unwrap_or("");
-        Ok(elements(section, "Block")
+        Ok(xml_elements(section, "Block")
             .into_iter()
             .filter_map(|b| {
-                let name = elements(b, "Name").first().copied()?;
-                let size = elements(b, "Size").first()?.trim().parse().ok()?;
+                let name = xml_elements(b, "Name").first().copied()?;
+                let size = xml_elements(b, "Size").first()?.trim().parse().ok()?;
                 let raw = base64_decode(name)?;
                 Some((String::from_utf8_lossy(&raw).into_owned(), size))
             })
@@ -269,7 +269,7 @@ impl AzuriteServer {
 
     /// The committed bytes of `container`/`blob` (`None` when it does not exist).
     pub fn get_blob(&self, container: &str, blob: &str) -> Result<Option<Vec<u8>>, String> {
-        let path = format!("/{container}/{}", escape_path(blob));
+        let path = format!("/{container}/{}", path_escape(blob));
         let a = self
             .request("GET", &path, &[], &[], b"")
             .map_err(|e| format!("GET {blob}: {e}"))?;
@@ -365,35 +365,6 @@ fn unchunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(s) = rest.find(&open) {
-        let after = &rest[s + open.len()..];
-        let Some(e) = after.find(&close) else { break };
-        out.push(&after[..e]);
-        rest = &after[e + close.len()..];
-    }
-    out
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn escape_path(s: &str) -> String {
-    s.split('/').map(escape).collect::<Vec<_>>().join("/")
-}
-
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut k = [0u8; 64];
     if key.len() > 64 {
@@ -468,7 +439,7 @@ mod tests {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert_eq!(
-            http_date(UNIX_EPOCH + Duration::from_secs(784_111_777)),
+            httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(784_111_777)),
             "Sun, 06 Nov 1994 08:49:37 GMT"
         );
     }

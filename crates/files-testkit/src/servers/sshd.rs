@@ -19,8 +19,8 @@
 //! ([`SshServer::disk_path`]) — the tests run as root, so they can read it.
 //!
 //! [`shared_sshd`] keeps one server per test process (killed with the process), and
-//! [`sshd_or_skip`] goes through [`unavailable`](crate::servers::unavailable): a missing server
-//! skips loudly locally and fails in CI.
+//! [`sshd_or_skip`] goes through [`unavailable`]: a missing server skips loudly locally and
+//! fails in CI.
 //!
 //! ```no_run
 //! #[test]
@@ -41,7 +41,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::scratch::scratch_dir;
+use crate::servers::scratch::scratch_dir;
 use crate::servers::{ServerProcess, ensure_debian_packages, servers_dir, unavailable};
 
 /// The account the test server logs in (created by the harness).
