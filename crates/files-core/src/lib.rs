@@ -56,7 +56,6 @@ pub mod registry;
 pub mod retry;
 mod save;
 mod scheduler;
-pub mod time;
 pub mod token;
 
 pub use adapter::{
