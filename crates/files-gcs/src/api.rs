@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use files_core::{Error, ErrorKind, ObjectMeta, PutOptions, Result};
 use files_http::encode::segment as encode;
 use files_http::status::json_detail;
@@ -32,12 +32,6 @@ pub(crate) fn base(endpoint: &url::Url) -> String {
     } else {
         format!("{s}/")
     }
-}
-
-pub(crate) fn random_u128() -> u128 {
-    let mut b = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
-    u128::from_le_bytes(b)
 }
 
 pub(crate) fn now_secs() -> u64 {
@@ -136,26 +130,16 @@ impl GcsAdapter {
         data: Bytes,
         options: &PutOptions,
     ) -> Result<ObjectMeta> {
-        let boundary = format!("files-gcs-{:032x}", random_u128());
         let meta = resource_json(key, options);
-        let mut body = BytesMut::with_capacity(data.len() + 512);
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n--{boundary}\r\nContent-Type: {}\r\n\r\n",
-                options.content_type.as_deref().unwrap_or("application/octet-stream")
-            )
-            .as_bytes(),
+        let (content_type, body) = files_http::multipart::related(
+            &meta.to_string(),
+            options.content_type.as_deref(),
+            &data,
         );
-        body.extend_from_slice(&data);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let body = body.freeze();
         let req = self
             .http()
             .post(format!("{}?uploadType=multipart", self.upload_base()))
-            .header(
-                CONTENT_TYPE,
-                format!("multipart/related; boundary={boundary}"),
-            )
+            .header(CONTENT_TYPE, content_type)
             .header(CONTENT_LENGTH, body.len())
             .body(body);
         let resp = self.send(req).await?;

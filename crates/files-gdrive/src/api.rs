@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use files_core::{Error, ErrorKind, ObjectMeta, PutOptions, Result};
 use files_http::encode::segment as enc;
 use files_http::session::SessionUrl;
@@ -108,12 +108,6 @@ pub(crate) fn meta_from_file(key: &str, v: &Value) -> ObjectMeta {
             .collect::<BTreeMap<_, _>>();
     }
     meta
-}
-
-pub(crate) fn random_u128() -> u128 {
-    let mut b = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
-    u128::from_le_bytes(b)
 }
 
 pub(crate) fn now_secs() -> u64 {
@@ -344,7 +338,6 @@ impl GDriveAdapter {
     ) -> Result<ObjectMeta> {
         let (parent, existing) = self.target_of(key).await?;
         let (_, name) = split_key(key);
-        let boundary = format!("files-gdrive-{:032x}", random_u128());
         let (url, meta, method) = match &existing {
             Some(f) => (
                 self.upload_url(&format!("files/{}", enc(&id_of(f).unwrap_or_default()))),
@@ -357,27 +350,18 @@ impl GDriveAdapter {
                 reqwest::Method::POST,
             ),
         };
-        let mut body = BytesMut::with_capacity(data.len() + 512);
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n--{boundary}\r\nContent-Type: {}\r\n\r\n",
-                options.content_type.as_deref().unwrap_or("application/octet-stream")
-            )
-            .as_bytes(),
+        let (content_type, body) = files_http::multipart::related(
+            &meta.to_string(),
+            options.content_type.as_deref(),
+            &data,
         );
-        body.extend_from_slice(&data);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let body = body.freeze();
         let req = self
             .http()
             .request(
                 method,
                 format!("{url}?uploadType=multipart&supportsAllDrives=true&fields={FILE_FIELDS}"),
             )
-            .header(
-                CONTENT_TYPE,
-                format!("multipart/related; boundary={boundary}"),
-            )
+            .header(CONTENT_TYPE, content_type)
             .header(CONTENT_LENGTH, body.len())
             .body(body);
         let v = self.json(req, "upload the file").await?;

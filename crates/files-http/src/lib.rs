@@ -17,6 +17,7 @@
 //! * [`headers`]: `ETag`, `Last-Modified`, `Content-Length`, `Content-Range` and `Content-Type`
 //!   to [`ObjectMeta`](files_core::ObjectMeta); HTTP dates through `httpdate`.
 //! * [`time`]: RFC 3339 timestamps of JSON APIs through the `time` crate.
+//! * [`multipart`]: `multipart/related` bodies (metadata and media in one request).
 //! * [`encode`]: percent-encoding through the `percent-encoding` crate (path segments, paths,
 //!   query values) and decoding.
 //! * [`session`]: the `Content-Range` session driver (a chunk is a `PUT` of bytes at an offset
@@ -39,6 +40,7 @@ pub mod encode;
 #[cfg(feature = "google")]
 pub mod google;
 pub mod headers;
+pub mod multipart;
 pub mod retry_after;
 pub mod secret;
 pub mod session;
