@@ -1,6 +1,7 @@
 //! The builder, the connection settings, and `ftp://` / `ftps://` URLs: their parsing and the
 //! store and object openers of the URL schemes.
 
+use files_core::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -51,16 +52,6 @@ pub enum PassiveMode {
     Extended,
     /// Always `PASV`; the address in the reply is ignored, only its port is used.
     Classic,
-}
-
-/// A password that never shows in `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(pub(crate) String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 /// Builds an [`FtpAdapter`]. `Debug` output never shows the password.
@@ -129,7 +120,7 @@ impl FtpBuilder {
     /// The password. Without one, `build` reads [`PASSWORD_ENV`] (`FILES_FTP_PASSWORD`); an
     /// anonymous login without either sends `anonymous@`.
     pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.password = Some(Secret(password.into()));
+        self.password = Some(Secret::new(password.into()));
         self
     }
 
@@ -209,12 +200,12 @@ impl FtpBuilder {
         let password = match self.password {
             Some(p) => p,
             None => match std::env::var(PASSWORD_ENV) {
-                Ok(p) if !p.is_empty() => Secret(p),
-                _ if anonymous => Secret("anonymous@".to_string()),
-                _ => Secret(String::new()),
+                Ok(p) if !p.is_empty() => Secret::new(p),
+                _ if anonymous => Secret::new("anonymous@"),
+                _ => Secret::new(String::new()),
             },
         };
-        if password.0.contains(|c: char| c.is_control()) {
+        if password.expose().contains(|c: char| c.is_control()) {
             return Err(Error::invalid_input(
                 "the FTP password holds control characters (CR/LF would inject commands)",
             ));
@@ -579,7 +570,7 @@ mod tests {
         assert_eq!(p.path, vec!["a", "b c", "d"]);
         assert_eq!(p.root_param.as_deref(), Some("a"));
         assert_eq!(p.builder.user.as_deref(), Some("al@ice"));
-        assert_eq!(p.builder.password.as_ref().unwrap().0, "p:ss");
+        assert_eq!(p.builder.password.as_ref().unwrap().expose(), "p:ss");
         assert_eq!(p.builder.port, Some(2121));
         for bad in [
             "ftp://h/x?bogus=1",

@@ -30,7 +30,7 @@ const PASSWORD_PLACEHOLDER: &str = "<password withheld by files-ftp>";
 /// UTF-8, except that the line `PASS <placeholder>` is encoded as `PASS <password>`: the
 /// password reaches the wire without passing through suppaftp's `log` trace of commands.
 struct PasswordEncoding {
-    password: crate::config::Secret,
+    password: files_core::Secret,
 }
 
 impl std::fmt::Debug for PasswordEncoding {
@@ -47,9 +47,9 @@ impl suppaftp::Encoding for PasswordEncoding {
     fn encode(&self, text: &str) -> std::io::Result<Vec<u8>> {
         let line = text.strip_suffix("\r\n").unwrap_or(text);
         if line.strip_prefix("PASS ") == Some(PASSWORD_PLACEHOLDER) {
-            let mut out = Vec::with_capacity(self.password.0.len() + 7);
+            let mut out = Vec::with_capacity(self.password.expose().len() + 7);
             out.extend_from_slice(b"PASS ");
-            out.extend_from_slice(self.password.0.as_bytes());
+            out.extend_from_slice(self.password.expose().as_bytes());
             out.extend_from_slice(&text.as_bytes()[line.len()..]);
             return Ok(out);
         }
@@ -350,12 +350,12 @@ mod password_encoding_tests {
     use suppaftp::Encoding;
 
     use super::{PASSWORD_PLACEHOLDER, PasswordEncoding};
-    use crate::config::Secret;
+    use files_core::Secret;
 
     #[test]
     fn only_the_placeholder_pass_line_carries_the_password() {
         let enc = PasswordEncoding {
-            password: Secret("pä ss:word".into()),
+            password: Secret::new("pä ss:word"),
         };
         let pass = enc
             .encode(&format!("PASS {PASSWORD_PLACEHOLDER}\r\n"))

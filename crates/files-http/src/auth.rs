@@ -5,8 +5,8 @@ use std::fmt;
 use files_core::{Error, Result};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use crate::secret::Secret;
 use crate::token::TokenSource;
+use files_core::Secret;
 
 /// The credentials of a provider's requests. `Debug` names the scheme, never the secret.
 #[derive(Clone, Default)]

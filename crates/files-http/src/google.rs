@@ -274,8 +274,8 @@ pub mod library {
     use reqwest::header::{AUTHORIZATION, HeaderMap};
     use std::time::Duration;
 
-    use crate::secret::Secret;
     use crate::token::{AccessToken, FetchToken, TokenSource};
+    use files_core::Secret;
 
     /// The library's credentials, built on first use: building them spawns a refresh task, so
     /// it must happen inside a Tokio runtime (building an adapter need not).

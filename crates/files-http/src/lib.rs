@@ -6,7 +6,7 @@
 //! * [`client`]: the one `reqwest` client builder (timeouts, user agent, redirect policy,
 //!   rustls on aws-lc-rs). Errors of a request never quote its URL ([`transport_error`]): a
 //!   session URL or a signed URL is a bearer credential.
-//! * [`secret`] and [`auth`]: a [`Secret`] that never prints, and the ways a request is
+//! * [`auth`]: core's [`Secret`] (a credential that never prints) and the ways a request is
 //!   authorized (bearer, basic, an API-key header, a refreshing [`TokenSource`]).
 //! * [`token`]: the refreshing token source (OAuth 2.0 access tokens with an expiry, cached and
 //!   refreshed before they run out) with the client-credentials and refresh-token grants built
@@ -42,7 +42,7 @@ pub mod google;
 pub mod headers;
 pub mod multipart;
 pub mod retry_after;
-pub mod secret;
+
 pub mod session;
 pub mod status;
 pub mod time;
@@ -50,7 +50,7 @@ pub mod token;
 
 pub use auth::Auth;
 pub use client::{ClientOptions, client, transport_error};
-pub use secret::Secret;
+pub use files_core::Secret;
 pub use status::{Detail, error_for_status, error_from_response};
 pub use token::{AccessToken, FetchToken, TokenSource};
 

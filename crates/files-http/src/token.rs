@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::auth::bearer;
-use crate::secret::Secret;
+use files_core::Secret;
 
 /// How long before its expiry a cached token is replaced.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);

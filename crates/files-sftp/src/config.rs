@@ -1,5 +1,6 @@
 //! Configuration: the builder, `sftp://` URLs and the environment.
 
+use files_core::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -27,16 +28,6 @@ pub const ENV_KNOWN_HOSTS: &str = "FILES_SFTP_KNOWN_HOSTS";
 
 /// The default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A secret string: never shown by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(pub(crate) String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// Whether to ask the ssh-agent (`SSH_AUTH_SOCK`) for keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +131,7 @@ impl SftpBuilder {
 
     /// Password authentication with this password (tried after key-based methods).
     pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.password = Some(Secret(password.into()));
+        self.password = Some(Secret::new(password.into()));
         self
     }
 
@@ -152,7 +143,7 @@ impl SftpBuilder {
 
     /// The passphrase of an encrypted private key file.
     pub fn private_key_passphrase(mut self, passphrase: impl Into<String>) -> Self {
-        self.key_passphrase = Some(Secret(passphrase.into()));
+        self.key_passphrase = Some(Secret::new(passphrase.into()));
         self
     }
 
@@ -211,13 +202,15 @@ impl SftpBuilder {
                     "an SFTP adapter needs a user (in the URL, the builder, or {ENV_USER})"
                 ))
             })?;
-        let password = self.password.or_else(|| nonempty(ENV_PASSWORD).map(Secret));
+        let password = self
+            .password
+            .or_else(|| nonempty(ENV_PASSWORD).map(Secret::new));
         let key_file = self
             .key_file
             .or_else(|| nonempty(ENV_KEY).map(PathBuf::from));
         let key_passphrase = self
             .key_passphrase
-            .or_else(|| nonempty(ENV_KEY_PASSPHRASE).map(Secret));
+            .or_else(|| nonempty(ENV_KEY_PASSPHRASE).map(Secret::new));
         let agent = match self.agent {
             Some(true) => AgentUse::On,
             Some(false) => AgentUse::Off,
@@ -447,7 +440,7 @@ mod tests {
         assert_eq!(s.host, "example.org");
         assert_eq!(s.port, 2222);
         assert_eq!(s.user, "bob");
-        assert_eq!(s.password, Some(Secret("p@ss".into())));
+        assert_eq!(s.password, Some(Secret::new("p@ss")));
         assert_eq!(s.root, "/srv/data");
         assert_eq!(
             s.host_keys,
@@ -471,7 +464,7 @@ mod tests {
             .user("u")
             .settings(&env)
             .unwrap();
-        assert_eq!(s.password, Some(Secret("from-env".into())));
+        assert_eq!(s.password, Some(Secret::new("from-env")));
         assert_eq!(s.key_file, Some(PathBuf::from("/keys/id")));
         assert_eq!(s.host_keys, HostKeyPolicy::KnownHosts("/env/kh".into()));
         let s = SftpBuilder::new().host("h").settings(&env).unwrap();
@@ -484,7 +477,7 @@ mod tests {
             .known_hosts("/mine")
             .settings(&env)
             .unwrap();
-        assert_eq!(s.password, Some(Secret("mine".into())));
+        assert_eq!(s.password, Some(Secret::new("mine")));
         assert_eq!(s.host_keys, HostKeyPolicy::KnownHosts("/mine".into()));
         let home = |k: &str| (k == "HOME").then(|| "/home/x".to_string());
         let s = SftpBuilder::new()

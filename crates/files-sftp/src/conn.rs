@@ -500,15 +500,14 @@ async fn authenticate(ssh: &mut client::Handle<Client>, s: &Settings) -> Result<
     let auth_err = |e: russh::Error| ssh_error(e, "authenticating");
     if let Some(path) = &s.key_file {
         tried.push("publickey (key file)");
-        let key =
-            russh::keys::load_secret_key(path, s.key_passphrase.as_ref().map(|p| p.0.as_str()))
-                .map_err(|e| {
-                    Error::invalid_input(format!(
-                        "cannot load the private key {}: {}",
-                        path.display(),
-                        key_error_text(&e)
-                    ))
-                })?;
+        let key = russh::keys::load_secret_key(path, s.key_passphrase.as_ref().map(|p| p.expose()))
+            .map_err(|e| {
+                Error::invalid_input(format!(
+                    "cannot load the private key {}: {}",
+                    path.display(),
+                    key_error_text(&e)
+                ))
+            })?;
         let hash = ssh
             .best_supported_rsa_hash()
             .await
@@ -536,7 +535,7 @@ async fn authenticate(ssh: &mut client::Handle<Client>, s: &Settings) -> Result<
     if let Some(pw) = &s.password {
         tried.push("password");
         let r = ssh
-            .authenticate_password(&s.user, pw.0.as_str())
+            .authenticate_password(&s.user, pw.expose())
             .await
             .map_err(auth_err)?;
         if let AuthResult::Success = r {
