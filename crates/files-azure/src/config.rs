@@ -412,6 +412,8 @@ pub(crate) fn builder_from_url(url: &url::Url) -> Result<(AzureBuilder, String)>
             ))
         })?
         .to_string();
+    // A bad container name is the user's first mistake to hear about, before "no object".
+    check_container(&container)?;
     if !url.username().is_empty() || url.password().is_some() || url.port().is_some() {
         return Err(Error::invalid_input(
             "an az:// URL takes no user, password or port (credentials come from the environment)",

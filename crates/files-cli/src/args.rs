@@ -1,10 +1,11 @@
 //! The command line, as clap parses it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::parse::{RangeArg, parse_range, parse_size};
+use crate::parse::{RangeArg, parse_duration, parse_range, parse_size};
 
 /// `files`: upload, download, list, copy and move objects in any store the build supports.
 ///
@@ -13,10 +14,27 @@ use crate::parse::{RangeArg, parse_range, parse_size};
 #[derive(Debug, Parser)]
 #[command(name = "files", version, about, long_about = None)]
 #[command(
-    after_help = "Logging: set FILES_LOG (e.g. FILES_LOG=debug) for diagnostics on stderr.\n\
+    after_help = "Retries: a failed request is retried (--retries, default 10) with a growing wait; \
+on a terminal, and always with -v, each retry prints `retry N/MAX in WAIT: <error>` on stderr \
+(FILES_PROGRESS=always shows them when stderr is not a terminal too, FILES_PROGRESS=never hides \
+them and the progress bar).\n\
+Logging: set FILES_LOG (e.g. FILES_LOG=debug, FILES_LOG=aws_config=debug) for diagnostics on \
+stderr; without it only the tool's own warnings show.\n\
+Output: --json prints one JSON line per result on stdout (for `download ... -`, on stderr).\n\
 Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted (Ctrl-C)."
 )]
 pub struct Cli {
+    /// Retries of a failed request before giving up (0: try once). Default 10.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub retries: Option<u32>,
+    /// The longest one request may take (e.g. 30s, 500ms, 2m); a request that takes longer is
+    /// retried. Default: none. On downloads, the longest wait for the next piece of the body.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Show each retry as it happens (it does anyway on a terminal); -vv also shows the
+    /// storage library's diagnostics.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -32,7 +50,10 @@ pub enum Command {
     Abort(AbortArgs),
     /// Download an object (or a byte range of it) to a local file (`-` for stdout).
     Download(DownloadArgs),
-    /// List objects under a URL.
+    /// List objects under a URL: `ls URL` (or `ls URL/`) lists what is under that
+    /// "directory", one line per object (size, time, name) or common prefix (DIR, name/);
+    /// names are relative to the listed URL (as `aws s3 ls` prints them), and `--json` adds
+    /// each entry's full `url`.
     Ls(LsArgs),
     /// Show an object's metadata.
     Stat(StatArgs),
@@ -89,6 +110,9 @@ pub struct AbortArgs {
     /// The upload's destination URL; by default read from `FILE.dest`, which `upload` writes.
     #[arg(long, value_name = "URL")]
     pub dest: Option<String>,
+    /// Print one JSON line with the result on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `files download`.
@@ -115,17 +139,22 @@ pub struct DownloadArgs {
     /// continuing it.
     #[arg(long)]
     pub restart: bool,
+    /// Print one JSON line with the result (on stderr when DEST is `-`, whose stdout is the
+    /// object).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `files ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// URL of a "directory" (prefix) or object.
+    /// URL of a "directory" (prefix) or object; `URL` and `URL/` list the same "directory"
+    /// (a URL naming an object shows that object).
     pub url: String,
     /// List every object under the prefix, not only the first level.
     #[arg(long, short = 'r')]
     pub recursive: bool,
-    /// One JSON object per line on stdout.
+    /// One JSON object per line on stdout (`name` relative to the URL, `url`, `key`, ...).
     #[arg(long)]
     pub json: bool,
 }
@@ -148,6 +177,9 @@ pub struct RmArgs {
     /// Succeed even if the object does not exist.
     #[arg(long, short = 'f')]
     pub force: bool,
+    /// Print one JSON line with the result on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `files cp` and `files mv`.
@@ -157,6 +189,9 @@ pub struct CopyArgs {
     pub src: String,
     /// Destination URL (or local path); ending in `/`, the source's name is appended.
     pub dest: String,
+    /// Print one JSON line with the result on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(test)]
@@ -206,5 +241,30 @@ mod tests {
             panic!("not download")
         };
         assert_eq!(d.range, Some(RangeArg::Suffix(5)));
+    }
+
+    #[test]
+    fn parses_global_options_anywhere() {
+        let cli = Cli::try_parse_from([
+            "files",
+            "ls",
+            "memory://m/",
+            "--retries",
+            "2",
+            "--timeout",
+            "1500ms",
+            "-vv",
+        ])
+        .unwrap();
+        assert_eq!(cli.retries, Some(2));
+        assert_eq!(cli.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(cli.verbose, 2);
+        let cli = Cli::try_parse_from(["files", "--retries", "0", "rm", "u", "--json"]).unwrap();
+        assert_eq!(cli.retries, Some(0));
+        let Command::Rm(r) = cli.command else {
+            panic!("not rm")
+        };
+        assert!(r.json);
+        assert!(Cli::try_parse_from(["files", "ls", "u", "--timeout", "soon"]).is_err());
     }
 }

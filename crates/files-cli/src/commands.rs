@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 
 use crate::args::{CopyArgs, DownloadArgs, LsArgs, RmArgs, StatArgs};
-use crate::parse::{RangeArg, base_name, is_url, location_to_url, rfc3339};
+use crate::parse::{RangeArg, base_name, is_url, location_to_url, redact_url, rfc3339};
 use crate::{EXIT_INTERRUPTED, Interrupts};
 
 /// A location (URL or local path) as a URL; a bad path is invalid input.
@@ -20,9 +20,99 @@ pub(crate) fn url_of(location: &str) -> Result<String> {
     location_to_url(location).map_err(Error::invalid_input)
 }
 
-/// Opens an object URL: the client for its store and the key.
+/// Opens an object URL: the client for its store (with the command line's retries and
+/// timeout) and the key.
 pub(crate) fn open_object(url: &str) -> Result<(Files, String)> {
-    registry::open_object(url)
+    no_google_credentials(url)?;
+    registry::open_object(url).map(|(files, key)| (crate::configure(files), key))
+}
+
+/// Opens the store a URL names (its path, if any, is the provider's to interpret).
+fn open_store(url: &str) -> Result<Files> {
+    no_google_credentials(url)?;
+    Files::from_url(url).map(crate::configure)
+}
+
+/// The Google stores (`gdrive://`, `gs://`, `firebase://`) with no credentials anywhere: an
+/// [`ErrorKind::Unauthorized`] error naming what to set, before any request.
+///
+/// Without an access token or a key file, the Google adapters fall back to application
+/// default credentials, which (with the `google-auth` feature, the CLI's build) end at the
+/// metadata server of a Google Cloud machine; elsewhere asking it fails as a *transient*
+/// error, and the command would retry it for a minute before saying so. Where the metadata
+/// server is plausible (on Google Cloud, or `GCE_METADATA_HOST` set) nothing is checked here.
+fn no_google_credentials(url: &str) -> Result<()> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let (what, token_env, extra_env): (&str, &str, &[&str]) = match scheme.as_deref() {
+        Some("gdrive") => ("Google Drive", "GDRIVE_ACCESS_TOKEN", &[]),
+        Some("gs" | "gcs" | "firebase") => (
+            "Google Cloud Storage",
+            "GCS_ACCESS_TOKEN",
+            &["STORAGE_EMULATOR_HOST"],
+        ),
+        _ => return Ok(()),
+    };
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set(token_env)
+        || extra_env.iter().any(|n| set(n))
+        || set("GOOGLE_APPLICATION_CREDENTIALS")
+        || url.contains("endpoint=")
+        || gcloud_adc_file_exists()
+        || metadata_server_plausible()
+    {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Unauthorized,
+        format!(
+            "no Google credentials were found for {what}: set {token_env} to an OAuth access \
+             token (e.g. `export {token_env}=$(gcloud auth print-access-token)`), or \
+             GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run \
+             `gcloud auth application-default login`"
+        ),
+    )
+    .with_retryable(false))
+}
+
+/// gcloud's application default credentials file (`gcloud auth application-default login`).
+fn gcloud_adc_file_exists() -> bool {
+    let dir = match std::env::var_os("CLOUDSDK_CONFIG").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => {
+            #[cfg(windows)]
+            let base = std::env::var_os("APPDATA").map(PathBuf::from);
+            #[cfg(not(windows))]
+            let base = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config"));
+            match base {
+                Some(b) => b.join("gcloud"),
+                None => return false,
+            }
+        }
+    };
+    dir.join("application_default_credentials.json").is_file()
+}
+
+/// Whether a Google metadata server may answer: told so, or a Google Cloud machine (GCE,
+/// GKE, Cloud Run, Cloud Functions).
+fn metadata_server_plausible() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if [
+        "GCE_METADATA_HOST",
+        "GCE_METADATA_IP",
+        "K_SERVICE",
+        "FUNCTION_TARGET",
+    ]
+    .iter()
+    .any(|n| set(n))
+    {
+        return true;
+    }
+    [
+        "/sys/class/dmi/id/product_name",
+        "/sys/class/dmi/id/bios_vendor",
+    ]
+    .iter()
+    .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("Google")))
 }
 
 /// A destination URL; when it ends with `/` (or is a local directory), `name` is appended.
@@ -61,7 +151,7 @@ pub(crate) fn dest_url(location: &str, name: Option<&str>) -> Result<String> {
 
 /// A progress bar on stderr, or a hidden one when stderr is not a terminal or `quiet`.
 pub(crate) fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
+    if quiet || !std::io::stderr().is_terminal() || !crate::logging::stderr_is_terminal() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -82,7 +172,8 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
             "download writes a local file (DEST is a path or `-`); use `files cp` to copy between stores",
         ));
     }
-    let (files, key) = open_object(&url_of(&a.src)?)?;
+    let src_url = url_of(&a.src)?;
+    let (files, key) = open_object(&src_url)?;
     let range = match a.range {
         None => None,
         Some(RangeArg::From { start, end }) => Some(ByteRange {
@@ -124,12 +215,13 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
         request = request.chunk_size(size);
     }
     if let Some(dest) = file_dest {
-        return save_to_file(request, &a, &dest, interrupts).await;
+        return save_to_file(request, &a, &src_url, &dest, interrupts).await;
     }
     let download = request.await?;
+    let meta = download.meta().clone();
     let served = download.range();
     let expected = served.end - served.start;
-    let pb = progress_bar(expected, false);
+    let pb = progress_bar(expected, a.json);
     let mut out = tokio::io::stdout();
     let copy = write_stream(download.into_stream(), &mut out, &pb, a.bwlimit);
     let n = tokio::select! {
@@ -142,6 +234,22 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
     };
     pb.finish_and_clear();
     check_len(n, expected, &key)?;
+    if a.json {
+        // stdout holds the object: the result goes to stderr.
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "op": "download",
+                "url": redact_url(&src_url),
+                "key": key,
+                "dest": "-",
+                "size": n,
+                "range": [served.start, served.end],
+                "bytes_resumed": 0,
+                "etag": meta.etag,
+            })
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -150,12 +258,13 @@ pub(crate) async fn download(a: DownloadArgs, interrupts: &mut Interrupts) -> Re
 async fn save_to_file(
     request: files::DownloadBuilder,
     a: &DownloadArgs,
+    src_url: &str,
     dest: &Path,
     interrupts: &mut Interrupts,
 ) -> Result<ExitCode> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let pb = progress_bar(0, false);
+    let pb = progress_bar(0, a.json);
     let seen = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let cancel = files::CancellationToken::new();
     let mut save = request
@@ -210,6 +319,21 @@ async fn save_to_file(
                 eprintln!(
                     "resumed: {} bytes came from the partial download",
                     saved.bytes_resumed
+                );
+            }
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "op": "download",
+                        "url": redact_url(src_url),
+                        "key": saved.meta.key,
+                        "dest": dest.display().to_string(),
+                        "size": saved.bytes,
+                        "bytes_resumed": saved.bytes_resumed,
+                        "restarted": saved.discarded.is_some() || a.restart,
+                        "etag": saved.meta.etag,
+                    })
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -269,26 +393,127 @@ fn check_len(got: u64, expected: u64, key: &str) -> Result<()> {
 
 // ------------------------------------------------------------------------------ ls
 
-/// Opens a URL to list: an object URL gives its key as the prefix; a URL naming only a store
-/// (no path) lists the whole store.
-fn open_prefix(url: &str) -> Result<(Files, String)> {
-    match open_object(url) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let bare = url::Url::parse(url)
-                .map(|u| u.path().trim_start_matches('/').is_empty())
-                .unwrap_or(false);
-            if bare && let Ok(files) = Files::from_url(url) {
-                return Ok((files, String::new()));
-            }
-            Err(e)
-        }
+/// What `ls` lists: the store, the key prefix (`""` or ending in `/`), the URL of that
+/// "directory" (ending in `/`, names are relative to it), and the key of an object the URL
+/// may name instead (`ls dir/file` shows the object).
+struct Listing {
+    files: Files,
+    prefix: String,
+    dir_url: url::Url,
+    object: Option<String>,
+}
+
+/// The URL with its path's trailing slashes removed (`s3://b/dir/` → `s3://b/dir`).
+fn without_trailing_slash(url: &url::Url) -> url::Url {
+    let mut u = url.clone();
+    let path = url.path().trim_end_matches('/').to_string();
+    u.set_path(&path);
+    u
+}
+
+/// Opens a URL to list. `URL/` and `URL` name the same "directory" on every provider: the
+/// key the URL names without its trailing slash, plus `/`, is the prefix (a URL naming only a
+/// store, or a store root such as an SFTP `?root=`, lists the whole store).
+fn open_listing(text: &str) -> Result<Listing> {
+    let parsed = url::Url::parse(text).map_err(|e| {
+        Error::invalid_input(format!("`{}` is not a valid URL: {e}", redact_url(text)))
+    })?;
+    let trailing = parsed.path().ends_with('/');
+    let bare = without_trailing_slash(&parsed);
+    let mut dir_url = bare.clone();
+    dir_url.set_path(&format!("{}/", bare.path()));
+    let at_root = bare.path().trim_start_matches('/').is_empty();
+    if at_root {
+        // No key at all: the whole store.
+        let files = open_store(text)?;
+        return Ok(Listing {
+            files,
+            prefix: String::new(),
+            dir_url,
+            object: None,
+        });
     }
+    match open_object(bare.as_str()) {
+        Ok((files, key)) => {
+            let key = key.trim_end_matches('/').to_string();
+            let prefix = if key.is_empty() {
+                String::new()
+            } else {
+                format!("{key}/")
+            };
+            Ok(Listing {
+                files,
+                prefix,
+                dir_url,
+                object: (!trailing && !key.is_empty()).then_some(key),
+            })
+        }
+        // The path names the store's root itself (an SFTP or FTP `?root=` equal to it): the
+        // store as the URL opens it.
+        Err(e) if e.kind() == ErrorKind::InvalidInput => match open_store(text) {
+            Ok(files) => Ok(Listing {
+                files,
+                prefix: String::new(),
+                dir_url,
+                object: None,
+            }),
+            Err(_) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// The URL of the entry `rel` (relative, `/`-separated, a prefix ending in `/`) under `dir`,
+/// without credentials.
+fn entry_url(dir: &url::Url, rel: &str) -> String {
+    let encoded: Vec<String> = rel
+        .split('/')
+        .map(|seg| files::encode::segment(seg).to_string())
+        .collect();
+    let mut u = dir.clone();
+    u.set_path(&format!("{}{}", dir.path(), encoded.join("/")));
+    redact_url(u.as_str())
 }
 
 enum Entry {
     Object(ObjectMeta),
     Prefix(String),
+}
+
+/// Prints entries with names relative to `base` (a key prefix), and their URLs under `dir`.
+struct Printer<'a> {
+    base: &'a str,
+    dir: &'a url::Url,
+    json: bool,
+}
+
+impl Printer<'_> {
+    fn print(&self, e: &Entry) {
+        let key = match e {
+            Entry::Object(m) => m.key.as_str(),
+            Entry::Prefix(p) => p.as_str(),
+        };
+        let name = key.strip_prefix(self.base).unwrap_or(key);
+        match (e, self.json) {
+            (Entry::Object(m), true) => {
+                let mut j = meta_json(m);
+                j["name"] = name.into();
+                j["url"] = entry_url(self.dir, name).into();
+                println!("{j}");
+            }
+            (Entry::Prefix(p), true) => println!(
+                "{}",
+                serde_json::json!({ "prefix": p, "name": name, "url": entry_url(self.dir, name) })
+            ),
+            (Entry::Object(m), false) => println!(
+                "{:>14}  {:<20}  {}",
+                m.size,
+                m.last_modified.map(rfc3339).unwrap_or_else(|| "-".into()),
+                name
+            ),
+            (Entry::Prefix(_), false) => println!("{:>14}  {:<20}  {}", "DIR", "", name),
+        }
+    }
 }
 
 pub(crate) async fn ls(a: LsArgs) -> Result<ExitCode> {
@@ -297,26 +522,53 @@ pub(crate) async fn ls(a: LsArgs) -> Result<ExitCode> {
     if local_dir && !url.ends_with('/') {
         url.push('/');
     }
-    let (files, key) = open_prefix(&url)?;
-    let mut prefix = key.clone();
-    if !prefix.is_empty() && !prefix.ends_with('/') {
+    let Listing {
+        files,
+        prefix,
+        dir_url,
+        object,
+    } = open_listing(&url)?;
+    if let Some(key) = &object {
         // `ls dir/file` shows the object; `ls dir` shows what is under `dir/`.
-        match files.head(&prefix).await {
+        match files.head(key).await {
             Ok(meta) => {
-                print_entry(&Entry::Object(meta), a.json);
+                // Named as `aws s3 ls` names it: its last segment, under the URL's parent.
+                let parent = match key.rfind('/') {
+                    Some(i) => &key[..=i],
+                    None => "",
+                };
+                let mut parent_url = dir_url.clone();
+                let p = without_trailing_slash(&dir_url);
+                let up = match p.path().rfind('/') {
+                    Some(i) => p.path()[..=i].to_string(),
+                    None => "/".to_string(),
+                };
+                parent_url.set_path(&up);
+                Printer {
+                    base: parent,
+                    dir: &parent_url,
+                    json: a.json,
+                }
+                .print(&Entry::Object(meta));
                 return Ok(ExitCode::SUCCESS);
             }
             Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::InvalidInput => {}
+            // Retried already: listing would only meet the same failure (and retry again).
+            Err(e) if e.is_retryable() => return Err(e),
             Err(e) => {
                 tracing::debug!(error = %e, "head before listing failed; listing anyway");
             }
         }
-        prefix.push('/');
     }
+    let out = Printer {
+        base: &prefix,
+        dir: &dir_url,
+        json: a.json,
+    };
     if a.recursive {
         let mut all = files.list_all(prefix.clone());
         while let Some(meta) = all.next().await {
-            print_entry(&Entry::Object(meta?), a.json);
+            out.print(&Entry::Object(meta?));
         }
     } else if files.capabilities().list_delimiter {
         let mut request = ListRequest {
@@ -338,7 +590,7 @@ pub(crate) async fn ls(a: LsArgs) -> Result<ExitCode> {
                 .collect();
             entries.sort_by(|x, y| x.0.cmp(&y.0));
             for (_, e) in &entries {
-                print_entry(e, a.json);
+                out.print(e);
             }
             match page.cursor {
                 Some(c) => request.cursor = Some(c),
@@ -356,28 +608,14 @@ pub(crate) async fn ls(a: LsArgs) -> Result<ExitCode> {
                 Some(i) => {
                     let p = format!("{prefix}{}", &rest[..=i]);
                     if seen.insert(p.clone()) {
-                        print_entry(&Entry::Prefix(p), a.json);
+                        out.print(&Entry::Prefix(p));
                     }
                 }
-                None => print_entry(&Entry::Object(meta), a.json),
+                None => out.print(&Entry::Object(meta)),
             }
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_entry(e: &Entry, json: bool) {
-    match (e, json) {
-        (Entry::Object(m), true) => println!("{}", meta_json(m)),
-        (Entry::Prefix(p), true) => println!("{}", serde_json::json!({ "prefix": p })),
-        (Entry::Object(m), false) => println!(
-            "{:>14}  {:<20}  {}",
-            m.size,
-            m.last_modified.map(rfc3339).unwrap_or_else(|| "-".into()),
-            m.key
-        ),
-        (Entry::Prefix(p), false) => println!("{:>14}  {:<20}  {}", "DIR", "", p),
-    }
 }
 
 fn meta_json(m: &ObjectMeta) -> serde_json::Value {
@@ -426,21 +664,53 @@ pub(crate) async fn stat(a: StatArgs) -> Result<ExitCode> {
 }
 
 pub(crate) async fn rm(a: RmArgs) -> Result<ExitCode> {
-    let (files, key) = open_object(&url_of(&a.url)?)?;
-    if !a.force && !files.exists(&key).await? {
+    let url = url_of(&a.url)?;
+    let (files, key) = open_object(&url)?;
+    let existed = files.exists(&key).await?;
+    if !a.force && !existed {
         return Err(Error::not_found("no such object (use --force to ignore)")
             .with_operation("rm")
             .with_key(key));
     }
     files.delete(&key).await?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "op": "rm",
+                "url": redact_url(&url),
+                "key": key,
+                "deleted": existed,
+            })
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 // ------------------------------------------------------------------------------ cp, mv
 
 pub(crate) async fn cp(a: CopyArgs, moving: bool) -> Result<ExitCode> {
-    let (src, src_key) = open_object(&url_of(&a.src)?)?;
-    let (dst, dst_key) = open_object(&dest_url(&a.dest, base_name(&src_key))?)?;
+    let src_url = url_of(&a.src)?;
+    let (src, src_key) = open_object(&src_url)?;
+    let dst_url = dest_url(&a.dest, base_name(&src_key))?;
+    let (dst, dst_key) = open_object(&dst_url)?;
+    let report = |size: Option<u64>, etag: Option<&str>, server_side: bool| {
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "op": if moving { "mv" } else { "cp" },
+                    "src": redact_url(&src_url),
+                    "dest": redact_url(&dst_url),
+                    "src_key": src_key,
+                    "key": dst_key,
+                    "size": size,
+                    "etag": etag,
+                    "server_side": server_side,
+                })
+            );
+        }
+    };
     let same_store = src.adapter().provider() == dst.adapter().provider()
         && src.adapter().target() == dst.adapter().target();
     if same_store {
@@ -449,11 +719,21 @@ pub(crate) async fn cp(a: CopyArgs, moving: bool) -> Result<ExitCode> {
                 "the source and the destination are the same object",
             ));
         }
-        if moving {
+        let meta = if moving {
             src.rename(&src_key, &dst_key).await?;
+            if a.json {
+                src.head(&dst_key).await.ok()
+            } else {
+                None
+            }
         } else {
-            src.copy(&src_key, &dst_key).await?;
-        }
+            Some(src.copy(&src_key, &dst_key).await?)
+        };
+        report(
+            meta.as_ref().map(|m| m.size),
+            meta.as_ref().and_then(|m| m.etag.as_deref()),
+            true,
+        );
         return Ok(ExitCode::SUCCESS);
     }
     // Across stores: stream the object down from one and up to the other.
@@ -493,6 +773,7 @@ pub(crate) async fn cp(a: CopyArgs, moving: bool) -> Result<ExitCode> {
     if moving {
         src.delete(&src_key).await?;
     }
+    report(Some(done.meta.size), done.meta.etag.as_deref(), false);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,10 +12,20 @@
 //!                                 [--bwlimit 20MiB] [--restart]
 //! files ls <URL> [--recursive] [--json]
 //! files stat <URL> [--json]
-//! files rm <URL> [--force]
-//! files cp <SRC_URL> <DEST_URL>
-//! files mv <SRC_URL> <DEST_URL>
+//! files rm <URL> [--force] [--json]
+//! files cp <SRC_URL> <DEST_URL> [--json]
+//! files mv <SRC_URL> <DEST_URL> [--json]
+//! (every command) [--retries N] [--timeout DURATION] [-v]
 //! ```
+//!
+//! `ls URL` and `ls URL/` list the same "directory" on every provider, and print names
+//! relative to it (as `aws s3 ls` does); `--json` adds each entry's full `url`.
+//!
+//! **Retries.** A request that fails in a way that may pass (a refused connection, a 503, a
+//! timeout) is retried up to `--retries N` times (default 10) with a growing wait; each
+//! attempt is bounded by `--timeout`. On a terminal (or with `-v`, or `FILES_PROGRESS=always`)
+//! each retry prints `retry 2/10 in 400 ms: <error>` as it happens. Missing or refused
+//! credentials are never retried.
 //!
 //! A location without a scheme is a local path: it means the `file://` URL of its absolute
 //! path, so `files upload a.bin /tmp/store/a.bin` writes to local disk.
@@ -36,16 +46,20 @@
 //! size and modification time), and starts over if not (`--restart` starts over anyway).
 //!
 //! **Errors** are one line on stderr, `error: <kind>: <message>`, with exit code 1; usage
-//! errors exit with 2. `FILES_LOG` (e.g. `FILES_LOG=debug`) turns on diagnostics on stderr.
+//! errors exit with 2. `FILES_LOG` (e.g. `FILES_LOG=debug`) turns on diagnostics on stderr;
+//! without it, the libraries underneath (the AWS SDK, HTTP clients) print nothing.
 #![deny(missing_docs)]
 
 pub mod args;
 mod commands;
+mod logging;
 pub mod parse;
 mod upload;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -57,7 +71,11 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Runs the tool with the process's arguments and returns its exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    logging::init(cli.verbose);
+    let _ = OPTIONS.set(ClientOptions {
+        retries: cli.retries,
+        timeout: cli.timeout,
+    });
     files::register_all();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,14 +94,40 @@ pub fn run() -> ExitCode {
     code
 }
 
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("FILES_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+/// The options every client of the command gets (`--retries`, `--timeout`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ClientOptions {
+    pub(crate) retries: Option<u32>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+static OPTIONS: OnceLock<ClientOptions> = OnceLock::new();
+
+/// A client with the command line's retry policy and per-request timeout.
+pub(crate) fn configure(files: files::Files) -> files::Files {
+    let o = OPTIONS.get().copied().unwrap_or_default();
+    let mut files = files;
+    if let Some(n) = o.retries {
+        files = files.with_retry(files::RetryPolicy {
+            max_retries: n,
+            ..files::RetryPolicy::default()
+        });
+    }
+    if let Some(t) = o.timeout {
+        files = files.with_timeout(t);
+    }
+    files
+}
+
+/// The error line: `error: <kind>: <message>`, with the retries made before giving up.
+fn error_line(e: &files::Error) -> String {
+    let mut line = format!("error: {}", one_line(&e.to_string()));
+    match logging::retries() {
+        0 => {}
+        1 => line.push_str(" (gave up after 1 retry)"),
+        n => line.push_str(&format!(" (gave up after {n} retries)")),
+    }
+    line
 }
 
 async fn dispatch(cli: Cli) -> ExitCode {
@@ -107,7 +151,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e.to_string()));
+            eprintln!("{}", error_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -55,6 +55,37 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Parses a duration: a number with a unit `ms`, `s`, `m` or `h` (`30s`, `500ms`, `1.5m`,
+/// `2h`); a bare number is seconds. Zero is refused.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let secs_per: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => 0.001,
+        "" | "s" | "sec" | "secs" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration (use e.g. 30s, 500ms, 2m, 1h)"
+            ));
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (use e.g. 30s, 500ms, 2m, 1h)"))?;
+    let secs = n * secs_per;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!(
+            "`{text}` is not a usable duration (more than zero)"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// A download range as typed on the command line (HTTP style, inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeArg {
@@ -293,6 +324,18 @@ mod tests {
             "99999999999999999999TiB",
         ] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "0", "0s", "s", "-1s", "2 weeks", "1..2s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -442,6 +442,20 @@ pub(crate) async fn abort(a: AbortArgs) -> Result<ExitCode> {
     files.abort_upload(&token).await?;
     remove_quietly(cp);
     remove_quietly(&side);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "op": "abort",
+                "url": redact_url(&url),
+                "key": key,
+                "checkpoint": cp.display().to_string(),
+                "loaded": token.loaded,
+                "total": token.total,
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
         "aborted the upload to {} ({} of {} had landed); removed {}",
         redact_url(&url),

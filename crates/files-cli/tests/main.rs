@@ -18,6 +18,7 @@ mod cli;
     feature = "gdrive"
 ))]
 mod crash_matrix;
+mod first_contact;
 mod ftp;
 mod s3;
 mod sftp;

@@ -84,6 +84,9 @@ impl RetryPolicy {
     /// `elapsed` after the first attempt began: the provider's [`Error::retry_after`] when it
     /// gave one (exactly that), else [`backoff`](Self::backoff). `None` when the policy is
     /// spent: past `max_retries`, or the wait would end past the deadline.
+    ///
+    /// A wait it answers is logged as an `info` event of target `files::retry` (fields
+    /// `attempt`, `max_retries`, `wait_ms`, `error`): the caller is about to sleep and retry.
     pub fn wait_before_retry(
         &self,
         err: &Error,
@@ -94,7 +97,20 @@ impl RetryPolicy {
             return None;
         }
         let wait = err.retry_after().unwrap_or_else(|| self.backoff(attempt));
-        (elapsed.saturating_add(wait) <= self.deadline).then_some(wait)
+        if elapsed.saturating_add(wait) > self.deadline {
+            return None;
+        }
+        // Every caller sleeps `wait` and retries when this answers, so this is the one place
+        // a retry shows (the CLI prints these events: `retry 2/10 in 400 ms: <error>`).
+        tracing::info!(
+            target: "files::retry",
+            attempt,
+            max_retries = self.max_retries,
+            wait_ms = wait.as_millis() as u64,
+            error = %err,
+            "retrying"
+        );
+        Some(wait)
     }
 
     /// Runs `op` until it succeeds, fails with a non-retryable error, or the policy is spent.
@@ -121,7 +137,6 @@ impl RetryPolicy {
                     else {
                         return Err(e);
                     };
-                    tracing::debug!(error = %e, retry = retries + 1, wait_ms = wait.as_millis() as u64, "retrying");
                     tokio::time::sleep(wait).await;
                     retries += 1;
                 }

@@ -113,6 +113,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: HasStatus + std::fmt::Debug + 'static,
 {
+    if let Some(e) = credentials_error(op, &err) {
+        return e;
+    }
     match &err {
         SdkError::ServiceError(se) => {
             let status = se.raw().status_code();
@@ -167,6 +170,57 @@ where
         ),
         _ => Error::new(ErrorKind::Other, format!("S3 {op} failed")),
     }
+}
+
+/// How credentials can be given, for an error that found none.
+pub const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus \
+AWS_SESSION_TOKEN for temporary credentials), or AWS_PROFILE to use a profile of \
+~/.aws/config or ~/.aws/credentials (an SSO profile after `aws sso login`), or \
+AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN; on EC2, ECS or EKS the instance or task \
+role is used";
+
+/// A request that failed because the credentials provider (the AWS chain: environment,
+/// profile, SSO, web identity, ECS, IMDS) gave no credentials: [`ErrorKind::Unauthorized`],
+/// never retried, saying how to give credentials. `None` for any other failure.
+///
+/// The SDK reports a provider failure as a dispatch failure whose source chain holds the
+/// provider's [`CredentialsError`](aws_credential_types::provider::error::CredentialsError);
+/// retrying it only asks the same empty chain again (the instance metadata service with its
+/// own retries included), so it fails at once.
+fn credentials_error(op: &str, err: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(ce) = e.downcast_ref::<CredentialsError>() {
+            let what = match ce {
+                CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials were found",
+                CredentialsError::ProviderTimedOut(_) => {
+                    "no AWS credentials were found in time (the credential providers timed out)"
+                }
+                CredentialsError::InvalidConfiguration(_) => {
+                    "the AWS credentials configuration is invalid"
+                }
+                CredentialsError::ProviderError(_) => "no AWS credentials could be loaded",
+                _ => return None,
+            };
+            // The cause of a provider that tried and failed (an expired SSO session, an
+            // instance metadata service that refused): its own text, which quotes no secret.
+            let cause = match ce {
+                CredentialsError::CredentialsNotLoaded(_)
+                | CredentialsError::ProviderTimedOut(_) => None,
+                _ => innermost(ce).or_else(|| Some(ce.to_string())),
+            };
+            let cause = cause
+                .map(|c| format!(" ({})", Error::redacted(&c)))
+                .unwrap_or_default();
+            return Some(Error::new(
+                ErrorKind::Unauthorized,
+                format!("S3 {op} failed: {what}{cause}; {CREDENTIALS_HINT}"),
+            ));
+        }
+        cur = e.source();
+    }
+    None
 }
 
 /// The innermost cause's text (an I/O error such as "Connection refused"), which does not
@@ -227,6 +281,34 @@ mod tests {
         for (status, code, kind) in cases {
             assert_eq!(classify(*status, *code), *kind, "{status:?} {code:?}");
         }
+    }
+
+    #[test]
+    fn missing_credentials_are_unauthorized_and_say_how_to_give_them() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_sdk_s3::config::http::HttpResponse;
+        use aws_sdk_s3::error::ConnectorError;
+        use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+        let err: SdkError<ListObjectsV2Error, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(
+                Box::new(CredentialsError::not_loaded("no providers in chain")),
+                None,
+            ));
+        let e = map_sdk_error("list", err);
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert!(!e.is_retryable());
+        assert!(e.message().contains("no AWS credentials were found"), "{e}");
+        assert!(e.message().contains("AWS_ACCESS_KEY_ID") && e.message().contains("AWS_PROFILE"));
+        let err: SdkError<ListObjectsV2Error, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(
+                Box::new(CredentialsError::provider_error(
+                    "request forbidden: IMDS is disabled",
+                )),
+                None,
+            ));
+        let e = map_sdk_error("list", err);
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert!(e.message().contains("IMDS is disabled"), "{e}");
     }
 
     #[test]
