@@ -671,6 +671,60 @@ fn gdrive_access_token_does_not_leak() {
     seen.assert_clean("gdrive", &[token.to_string(), wrong.to_string()], &session);
 }
 
+#[test]
+fn onedrive_token_client_secret_and_upload_urls_do_not_leak() {
+    use files_fakes::graph::{FakeGraph, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT};
+    capture();
+    let token = "S3CR3T-graph-access-token-eyJ0-71c2";
+    let wrong = "S3CR3T-graph-wrong-token-5d10";
+    let graph = FakeGraph::start_with_token(token).expect("the fake Graph server");
+    let with_token = |t: &str| {
+        files_onedrive::OneDriveAdapter::builder()
+            .endpoint(graph.endpoint())
+            .access_token(t)
+            .me()
+    };
+    let with_secret = || {
+        files_onedrive::OneDriveAdapter::builder()
+            .endpoint(graph.endpoint())
+            .client_credentials(TEST_TENANT, TEST_CLIENT_ID, TEST_CLIENT_SECRET)
+            .token_endpoint(graph.token_endpoint(TEST_TENANT))
+            .me()
+    };
+    let mut seen = Seen::default();
+    seen.debug("the builder", &with_token(token));
+    seen.debug("the client-credentials builder", &with_secret());
+    let rt = runtime();
+    let sessions = rt.block_on(async {
+        let make = || Files::new(with_token(token).build().expect("a OneDrive adapter"));
+        let mut s = exercise(&make, true, 320 << 10, &mut seen).await;
+        let make = || Files::new(with_secret().build().expect("a OneDrive adapter"));
+        s.extend(exercise(&make, true, 320 << 10, &mut seen).await);
+        let bad = with_token(wrong).build().expect("a OneDrive adapter");
+        with_wrong_secret(Files::new(bad), &mut seen).await;
+        s
+    });
+    drop(rt);
+    // The upload URLs, and the bearer token each carries.
+    let mut session = Vec::new();
+    for s in sessions.iter().filter(|s| !s.is_empty()) {
+        session.push(s.clone());
+        if let Some((_, t)) = s.split_once("token=") {
+            session.push(t.split('&').next().unwrap_or(t).to_string());
+        }
+    }
+    assert!(!session.is_empty(), "no upload URL was seen");
+    seen.assert_clean(
+        "onedrive",
+        &[
+            token.to_string(),
+            wrong.to_string(),
+            TEST_CLIENT_SECRET.to_string(),
+        ],
+        &session,
+    );
+}
+
 /// The check finds a planted secret, in a `Debug` output and in a log line.
 #[test]
 fn a_planted_secret_is_found() {

@@ -144,3 +144,10 @@ store_tests!(
     gdrive_abort_and_expired,
     stores::gdrive("crash-matrix")
 );
+store_tests!(
+    "onedrive",
+    onedrive_kill9,
+    onedrive_sigint_pause_then_resume,
+    onedrive_abort_and_expired,
+    stores::onedrive("crash-matrix")
+);

@@ -15,7 +15,10 @@ mod cli;
     feature = "webdav",
     feature = "azure",
     feature = "gcs",
-    feature = "gdrive"
+    feature = "gdrive",
+    feature = "onedrive",
+    feature = "dropbox",
+    feature = "box"
 ))]
 mod crash_matrix;
 mod first_contact;

@@ -4,7 +4,10 @@
 //! flavor and the `files-fake` binary), a controllable clock, a request log and fault knobs.
 //!
 //! * [`gcs::FakeGcs`]: the Google Cloud Storage JSON API (and Firebase download-token URLs);
-//! * [`gdrive::FakeDrive`]: the Google Drive v3 API and its OAuth token endpoint.
+//! * [`gdrive::FakeDrive`]: the Google Drive v3 API and its OAuth token endpoint;
+//! * [`graph`]: Microsoft Graph's drive items and upload sessions (OneDrive, SharePoint);
+//! * [`dropbox`]: the Dropbox API v2 (files, upload sessions);
+//! * [`box_api`]: the Box API (folders, files, chunked upload sessions).
 //!
 //! ```no_run
 //! use files_fakes::gcs::FakeGcs;
@@ -21,6 +24,9 @@
 //! the environment that points the `files` CLI at it.
 #![deny(missing_docs)]
 
+pub mod box_api;
+pub mod dropbox;
 pub mod gcs;
 pub mod gdrive;
+pub mod graph;
 pub mod kit;

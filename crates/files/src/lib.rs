@@ -73,6 +73,9 @@
 //! | Azure Blob | `az://container` | `files-azure` / `azure` | **Across processes**: staged blocks, Get Block List is the truth. |
 //! | Google Drive | `gdrive://ROOT_FOLDER_ID` | `files-gdrive` / `gdrive` | **Across processes**: resumable session (same protocol as GCS; bearer session URL). |
 //! | Google Cloud Storage, Firebase Storage | `gs://bucket`, `firebase://project` | `files-gcs` / `gcs` | **Across processes**: resumable session (its URL is a bearer credential: store tokens like secrets). |
+//! | OneDrive, SharePoint (Microsoft Graph) | `onedrive://me`, `onedrive://DRIVE_ID`, `sharepoint://SITE_ID` | `files-onedrive` / `onedrive` | **Across processes**: upload session, `nextExpectedRanges` is the truth (its URL is a bearer credential). |
+//! | Dropbox | `dropbox://folder` | `files-dropbox` / `dropbox` | **Across processes**: upload session; the server's offset (`incorrect_offset`) is the truth. |
+//! | Box | `box://FOLDER_ID` | `files-box` / `box` | **Across processes**: chunked upload session, its parts list is the truth; commit carries the whole file's SHA-1. |
 //!
 //! What each provider can do beyond the basics (ranges, metadata, server-side copy, presigned
 //! URLs ...) is described by [`Files::capabilities`]; asking for something a provider cannot
@@ -99,6 +102,9 @@
 //! | `azure` | no | the Azure Blob Storage adapter (`files-azure`), as `files::azure`, scheme `az` |
 //! | `gcs` | no | the Google Cloud Storage adapter (`files-gcs`), as `files::gcs`, schemes `gs`, `firebase` |
 //! | `gdrive` | no | the Google Drive adapter (`files-gdrive`), as `files::gdrive`, scheme `gdrive` |
+//! | `onedrive` | no | the OneDrive / SharePoint adapter (`files-onedrive`), as `files::onedrive`, schemes `onedrive`, `sharepoint` |
+//! | `dropbox` | no | the Dropbox adapter (`files-dropbox`), as `files::dropbox`, scheme `dropbox` |
+//! | `box` | no | the Box adapter (`files-box`), as `files::box_`, scheme `box` |
 //!
 //! With `default-features = false` only the core is built; adapters can still be plugged in
 //! with [`Files::new`] and any type that implements [`Adapter`].
@@ -171,6 +177,24 @@ pub use files_gdrive as gdrive;
 #[cfg(feature = "gdrive")]
 use files_gdrive as _;
 
+/// The OneDrive and SharePoint adapter (`files-onedrive`), schemes `onedrive`, `sharepoint`.
+#[cfg(feature = "onedrive")]
+pub use files_onedrive as onedrive;
+#[cfg(feature = "onedrive")]
+use files_onedrive as _;
+
+/// The Dropbox adapter (`files-dropbox`), scheme `dropbox`.
+#[cfg(feature = "dropbox")]
+pub use files_dropbox as dropbox;
+#[cfg(feature = "dropbox")]
+use files_dropbox as _;
+
+/// The Box adapter (`files-box`), scheme `box` (`box` is a keyword: the module is `box_`).
+#[cfg(feature = "box")]
+pub use files_box as box_;
+#[cfg(feature = "box")]
+use files_box as _;
+
 /// Registers the URL scheme of every adapter enabled in this build, explicitly.
 ///
 /// Adapters normally register themselves through `inventory` when they are linked, so this is
@@ -196,6 +220,12 @@ pub fn register_all() {
     files_gcs::register();
     #[cfg(feature = "gdrive")]
     files_gdrive::register();
+    #[cfg(feature = "onedrive")]
+    files_onedrive::register();
+    #[cfg(feature = "dropbox")]
+    files_dropbox::register();
+    #[cfg(feature = "box")]
+    files_box::register();
 }
 
 // The README and the guides in docs/ are compiled (and their `no_run` examples type-checked)
@@ -233,3 +263,6 @@ mod guide_firebase {}
 #[cfg(all(doctest, feature = "gdrive"))]
 #[doc = include_str!("../../../docs/gdrive.md")]
 mod guide_gdrive {}
+#[cfg(all(doctest, feature = "onedrive"))]
+#[doc = include_str!("../../../docs/onedrive.md")]
+mod guide_onedrive {}

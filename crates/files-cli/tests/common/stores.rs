@@ -667,3 +667,64 @@ impl Store for DriveStore {
         vec![DRIVE_TOKEN.into()]
     }
 }
+
+// ------------------------------------------------------------------------ OneDrive (Graph)
+
+/// A folder of the signed-in user's drive on a fake Graph server of its own (in this process,
+/// on a loopback port), reached by the CLI through `MS_GRAPH_ENDPOINT`.
+#[cfg(feature = "onedrive")]
+pub struct OneDriveStore {
+    graph: files_fakes::graph::FakeGraph,
+    folder: String,
+}
+
+#[cfg(feature = "onedrive")]
+pub fn onedrive(tag: &str) -> Option<OneDriveStore> {
+    let graph = files_fakes::graph::FakeGraph::start().expect("the fake Graph server");
+    Some(OneDriveStore {
+        graph,
+        folder: tag.to_string(),
+    })
+}
+
+#[cfg(feature = "onedrive")]
+impl OneDriveStore {
+    fn path(&self, key: &str) -> String {
+        format!("{}/{key}", self.folder)
+    }
+}
+
+#[cfg(feature = "onedrive")]
+impl Store for OneDriveStore {
+    fn name(&self) -> &'static str {
+        "onedrive"
+    }
+    /// Fragments are multiples of 320 KiB.
+    fn shape(&self) -> Shape {
+        Shape {
+            part_size: 320 << 10,
+            ..SMALL
+        }
+    }
+    fn files(&self) -> Command {
+        let mut c = files_bin();
+        c.env("MS_GRAPH_ACCESS_TOKEN", files_fakes::graph::TEST_TOKEN)
+            .env("MS_GRAPH_ENDPOINT", self.graph.endpoint());
+        c
+    }
+    fn url(&self, key: &str) -> String {
+        format!("onedrive://me/{}", self.path(key))
+    }
+    fn stored(&self, key: &str) -> Option<Vec<u8>> {
+        self.graph.object("me", &self.path(key))
+    }
+    fn leftovers(&self, key: &str) -> Vec<String> {
+        self.graph.open_sessions("me", &self.path(key))
+    }
+    fn expire(&self, token: &ResumeToken) -> bool {
+        self.graph.expire_session(&token.session.id)
+    }
+    fn secrets(&self) -> Vec<String> {
+        vec![files_fakes::graph::TEST_TOKEN.into()]
+    }
+}

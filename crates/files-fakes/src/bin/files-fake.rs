@@ -18,6 +18,12 @@ enum Provider {
     Gcs,
     /// Google Drive v3, reached through `GDRIVE_ENDPOINT` with `GDRIVE_ACCESS_TOKEN`.
     Gdrive,
+    /// Microsoft Graph (OneDrive, SharePoint).
+    Onedrive,
+    /// Dropbox API v2.
+    Dropbox,
+    /// Box API.
+    Box,
 }
 
 /// Serves a fake provider on 127.0.0.1 until killed.
@@ -40,7 +46,17 @@ struct Args {
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
     // Kept alive until the process is killed.
+    let mut _other: Option<Box<dyn std::any::Any>> = None;
     let (_gcs, _drive, line) = match args.provider {
+        Provider::Onedrive | Provider::Dropbox | Provider::Box => {
+            let (fake, line) = match args.provider {
+                Provider::Onedrive => files_fakes::graph::serve_cli(args.port)?,
+                Provider::Dropbox => files_fakes::dropbox::serve_cli(args.port)?,
+                _ => files_fakes::box_api::serve_cli(args.port)?,
+            };
+            _other = Some(fake);
+            (None, None, line)
+        }
         Provider::Gcs => {
             let fake = FakeGcs::start_on(args.port)?;
             fake.create_bucket(&args.bucket);
