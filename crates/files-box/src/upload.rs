@@ -53,6 +53,8 @@ pub(crate) struct Hashing {
     deferred: BTreeMap<u64, Bytes>,
     /// The file a commit of this process made.
     committed: Option<ObjectMeta>,
+    /// A deferred session's real Box session, once opened.
+    real: Option<Session>,
 }
 
 impl Hashing {
@@ -261,38 +263,74 @@ impl BoxAdapter {
         Err(e)
     }
 
-    /// Completes a stream (deferred) session: every byte is in memory now.
+    /// Completes a stream (deferred) session: every byte is in memory now. The bytes and the
+    /// real session are kept until it succeeds, so that after a retryable failure the core's
+    /// next `complete` continues where this one stopped (parts Box holds are not sent again).
     async fn complete_deferred(&self, spec: &UploadSpec, session: &Session) -> Result<ObjectMeta> {
         let h = self.hashing(spec, session);
-        let parts = std::mem::take(&mut h.lock().unwrap_or_else(|e| e.into_inner()).deferred);
-        self.forget(spec, session);
-        let data = Bytes::from(parts.into_values().collect::<Vec<_>>().concat());
-        let total = data.len() as u64;
-        if total < self.inner.min_session_size {
-            let one = futures::stream::once(async move { Ok(data) }).boxed();
-            return files_core::Adapter::put(self, &spec.key, one, Some(total), &spec.options)
-                .await;
-        }
-        let real = UploadSpec {
-            total,
-            ..spec.clone()
-        };
-        let s = self.begin(&real).await?;
-        let ps = real.part_size as usize;
-        for (i, start) in (0..data.len()).step_by(ps).enumerate() {
-            let d = data.slice(start..(start + ps).min(data.len()));
-            let part = Part {
-                number: i as u32 + 1,
-                offset: start as u64,
-                crc32c: 0,
-                data: d,
-            };
-            if let Err(e) = self.put_part(&real, &s, part).await {
-                let _ = self.abort(&real, &s).await;
-                return Err(e);
+        let (data, real_session) = {
+            let g = h.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(meta) = &g.committed {
+                return Ok(meta.clone());
             }
+            let data: Vec<u8> = g
+                .deferred
+                .values()
+                .flat_map(|b| b.iter().copied())
+                .collect();
+            (Bytes::from(data), g.real.clone())
+        };
+        let total = data.len() as u64;
+        let result = if total < self.inner.min_session_size {
+            let one = futures::stream::once(async move { Ok(data) }).boxed();
+            files_core::Adapter::put(self, &spec.key, one, Some(total), &spec.options).await
+        } else {
+            let real = UploadSpec {
+                total,
+                ..spec.clone()
+            };
+            let s = match real_session {
+                Some(s) => s,
+                None => {
+                    let s = self.begin(&real).await?;
+                    h.lock().unwrap_or_else(|e| e.into_inner()).real = Some(s.clone());
+                    s
+                }
+            };
+            let ps = real.part_size as usize;
+            let mut sent = Ok(());
+            for (i, start) in (0..data.len()).step_by(ps).enumerate() {
+                let part = Part {
+                    number: i as u32 + 1,
+                    offset: start as u64,
+                    crc32c: 0,
+                    data: data.slice(start..(start + ps).min(data.len())),
+                };
+                if let Err(e) = self.put_part(&real, &s, part).await {
+                    sent = Err(e);
+                    break;
+                }
+            }
+            let r = match sent {
+                Ok(()) => self.complete(&real, &s, &[]).await,
+                Err(e) => Err(e),
+            };
+            if r.as_ref().is_err_and(|e| !e.is_retryable()) {
+                let _ = self.abort(&real, &s).await;
+            }
+            r
+        };
+        match &result {
+            Ok(meta) => {
+                let mut g = h.lock().unwrap_or_else(|e| e.into_inner());
+                g.deferred.clear();
+                g.real = None;
+                g.committed = Some(meta.clone());
+            }
+            Err(e) if !e.is_retryable() => self.forget(spec, session),
+            Err(_) => {}
         }
-        self.complete(&real, &s, &[]).await
+        result
     }
 }
 
@@ -453,7 +491,24 @@ impl PartUpload for BoxAdapter {
     async fn probe(&self, spec: &UploadSpec, session: &Session) -> Result<Vec<LandedPart>> {
         session.check_bound_to(&spec.key)?;
         if is_deferred(session) {
-            return Err(expired("resume a stream upload"));
+            // A stream's parts are held here until `complete` sends them: they are the truth
+            // while this process keeps them.
+            let h = self.hashing(spec, session);
+            let g = h.lock().unwrap_or_else(|e| e.into_inner());
+            if g.deferred.is_empty() && g.committed.is_none() {
+                return Err(expired("resume a stream upload"));
+            }
+            let ps = spec.part_size.max(1);
+            return Ok(g
+                .deferred
+                .iter()
+                .map(|(o, d)| LandedPart {
+                    number: (o / ps) as u32 + 1,
+                    size: d.len() as u64,
+                    etag: None,
+                    crc32c: None,
+                })
+                .collect());
         }
         let bps = part_size_of(session)?;
         let parts = self.list_parts(session).await?;

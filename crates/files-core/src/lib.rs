@@ -47,16 +47,16 @@ pub mod checkpoint;
 mod client;
 mod control;
 mod download;
+pub mod encode;
 pub mod error;
 pub mod listing;
 pub mod part_file;
 mod ratelimit;
-pub mod encode;
 pub mod registry;
 pub mod retry;
-pub mod secret;
 mod save;
 mod scheduler;
+pub mod secret;
 pub mod token;
 
 pub use adapter::{
@@ -70,9 +70,9 @@ pub use control::{UploadControl, UploadStatus};
 pub use error::{Error, ErrorKind, Result};
 pub use registry::{AdapterFactory, FromUrl};
 pub use retry::RetryPolicy;
-pub use secret::Secret;
 pub use save::{Discarded, Save, SaveProgressFn, Saved};
 pub use scheduler::{Progress, ProgressFn, UploadOutcome};
+pub use secret::Secret;
 pub use token::ResumeToken;
 
 pub use async_trait::async_trait;
