@@ -725,6 +725,67 @@ fn onedrive_token_client_secret_and_upload_urls_do_not_leak() {
     );
 }
 
+#[test]
+fn box_token_and_client_secret_do_not_leak() {
+    use files_fakes::box_api::{CLIENT_ID, CLIENT_SECRET, ENTERPRISE_ID, FakeBox};
+    capture();
+    let fake = FakeBox::start().expect("the fake Box server");
+    fake.set_part_size(64 << 10);
+    fake.set_min_session_size(0);
+    let state = tempfile::tempdir().expect("a state folder");
+    let base = || {
+        files_box::BoxAdapter::builder()
+            .ignore_env()
+            .endpoint(fake.endpoint())
+            .part_unit(64 << 10)
+            .min_session_size(0)
+            .state_dir(Some(state.path().to_path_buf()))
+    };
+    let wrong = "S3CR3T-box-wrong-token-7f3e";
+    let mut seen = Seen::default();
+    seen.debug("the builder", &base().access_token(fake.token()));
+    seen.debug(
+        "the client-credentials builder",
+        &base().client_credentials(CLIENT_ID, CLIENT_SECRET, ENTERPRISE_ID),
+    );
+    let rt = runtime();
+    let sessions = rt.block_on(async {
+        let make = || {
+            Files::new(
+                base()
+                    .access_token(fake.token())
+                    .build()
+                    .expect("a Box adapter"),
+            )
+        };
+        let mut s = exercise(&make, true, 64 << 10, &mut seen).await;
+        let make = || {
+            Files::new(
+                base()
+                    .client_credentials(CLIENT_ID, CLIENT_SECRET, ENTERPRISE_ID)
+                    .build()
+                    .expect("a Box adapter"),
+            )
+        };
+        s.extend(exercise(&make, true, 64 << 10, &mut seen).await);
+        let bad = base().access_token(wrong).build().expect("a Box adapter");
+        with_wrong_secret(Files::new(bad), &mut seen).await;
+        s
+    });
+    drop(rt);
+    // Box's session ids are not credentials: only the token and the secret must stay hidden.
+    let _ = sessions;
+    seen.assert_clean(
+        "box",
+        &[
+            fake.token().to_string(),
+            wrong.to_string(),
+            CLIENT_SECRET.to_string(),
+        ],
+        &[],
+    );
+}
+
 /// The check finds a planted secret, in a `Debug` output and in a log line.
 #[test]
 fn a_planted_secret_is_found() {

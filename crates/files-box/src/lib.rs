@@ -36,16 +36,27 @@
 //! `control`/`checkpoint`) or refused.
 //!
 //! The commit needs the SHA-1 of the whole file, and the core gives `complete` no access to
-//! the body. So the adapter hashes the body as parts pass through `put_part`, in order, in
-//! memory (parts that arrive early wait for the gap before them). After a resume in a new
-//! process, `probe` lists the session's parts (the truth) but reports as landed only parts
-//! whose bytes this process has hashed: the core hands the others to `put_part` again, which
-//! reads them from the body, compares their SHA-1 with the one Box lists and **skips the
-//! request** when they match. Only missing parts go over the wire; every byte is read again
-//! locally. A part Box already holds (`416 range_overlaps_existing_part` after a lost
+//! the body. So the adapter hashes the body as parts pass through `put_part`, in order (parts
+//! that arrive early wait in memory for the gap before them), and keeps the SHA-1 state of the
+//! hashed prefix in a small file (`BOX_STATE_DIR`, default `files-box` in the temporary
+//! directory; one file per upload, named by a hash of the store, session, key and length,
+//! removed on commit or abort; it holds a SHA-1 midstate and a length, no byte of the body).
+//! A resume in a new process on the same machine reads it: `probe` lists the session's parts
+//! (the truth) and reports as landed those inside the hashed prefix. Parts Box holds beyond it
+//! (landed after the last state write, or on another machine without the file) are not
+//! reported: the core hands them to `put_part` again, which reads them from the body, compares
+//! their SHA-1 with the one Box lists and **skips the request** when they match. Either way
+//! only missing parts go over the wire. A part Box already holds (`416 range_overlaps_existing_part` after a lost
 //! answer) counts as landed when its offset, size and SHA-1 match; other bytes there are
 //! `body_changed`. A commit answered `202 Accepted` is retried after its `Retry-After`, a
 //! bounded number of times. Sessions live 7 days; a gone one is `session_expired`.
+//!
+//! A stream of unknown length (no `Content-Length`) longer than one part is held in memory
+//! until its end (Box needs the file size to open a session), then sent as above.
+//!
+//! With `control` or `checkpoint`, a body below 20 MB must fit in one part (the default part
+//! size, 32 MiB, does): Box opens no session for it and the core falls back to one request
+//! only without them.
 //!
 //! Presigned URLs are not supported (Box has no anonymous download URL but shared links).
 #![deny(missing_docs)]

@@ -391,7 +391,7 @@ pub fn serve_cli(port: u16) -> std::io::Result<(Box<dyn std::any::Any>, serde_js
             "BOX_ENDPOINT": endpoint,
             "BOX_ACCESS_TOKEN": fake.token(),
         },
-        "url": format!("box://0/?endpoint={endpoint}"),
+        "url": "box://0/",
     });
     Ok((Box::new(fake), line))
 }

@@ -266,3 +266,6 @@ mod guide_gdrive {}
 #[cfg(all(doctest, feature = "onedrive"))]
 #[doc = include_str!("../../../docs/onedrive.md")]
 mod guide_onedrive {}
+#[cfg(all(doctest, feature = "box"))]
+#[doc = include_str!("../../../docs/box.md")]
+mod guide_box {}
