@@ -119,15 +119,53 @@ pub(crate) fn configure(files: files::Files) -> files::Files {
     files
 }
 
-/// The error line: `error: <kind>: <message>`, with the retries made before giving up.
+/// The error line: `error: <kind>: <message>`, what to set when credentials were refused, and
+/// the retries made before giving up.
 fn error_line(e: &files::Error) -> String {
     let mut line = format!("error: {}", one_line(&e.to_string()));
+    if let Some(hint) = credential_hint(e) {
+        line.push_str("; ");
+        line.push_str(hint);
+    }
     match logging::retries() {
         0 => {}
         1 => line.push_str(" (gave up after 1 retry)"),
         n => line.push_str(&format!(" (gave up after {n} retries)")),
     }
     line
+}
+
+/// What to set for a store whose adapter does not say so itself when its credentials are
+/// missing or refused (an anonymous FTP login, an unauthenticated WebDAV or Azure request, an
+/// SSH login with nothing to offer): the variables the CLI's build reads them from.
+fn credential_hint(e: &files::Error) -> Option<&'static str> {
+    if e.kind() != files::ErrorKind::Unauthorized {
+        return None;
+    }
+    let (named, hint) = match e.context().provider.as_deref()? {
+        "ftp" => (
+            "FILES_FTP_PASSWORD",
+            "to log in, set FILES_FTP_USER and FILES_FTP_PASSWORD (without them the login is \
+             anonymous)",
+        ),
+        "webdav" => (
+            "FILES_WEBDAV_PASSWORD",
+            "to log in, set FILES_WEBDAV_USER and FILES_WEBDAV_PASSWORD, or FILES_WEBDAV_TOKEN \
+             (a bearer token)",
+        ),
+        "sftp" => (
+            "FILES_SFTP_PASSWORD",
+            "to log in, set FILES_SFTP_PASSWORD, or FILES_SFTP_KEY (a private key file), or run \
+             an ssh-agent (SSH_AUTH_SOCK); the user comes from the URL or FILES_SFTP_USER",
+        ),
+        "azure" => (
+            "AZURE_STORAGE_KEY",
+            "to authenticate, set AZURE_STORAGE_KEY (the account key), AZURE_STORAGE_SAS_TOKEN \
+             or AZURE_STORAGE_CONNECTION_STRING",
+        ),
+        _ => return None,
+    };
+    (!e.message().contains(named)).then_some(hint)
 }
 
 async fn dispatch(cli: Cli) -> ExitCode {
@@ -222,5 +260,36 @@ mod tests {
     #[test]
     fn one_line_joins() {
         assert_eq!(super::one_line("a\nb\r\n\nc"), "a b c");
+    }
+
+    #[test]
+    fn refused_credentials_name_what_to_set() {
+        use files::{Error, ErrorKind};
+        let refused = |provider: &str, message: &str| {
+            super::credential_hint(
+                &Error::new(ErrorKind::Unauthorized, message).with_provider(provider),
+            )
+        };
+        assert!(refused("ftp", "530").unwrap().contains("FILES_FTP_USER"));
+        assert!(
+            refused("webdav", "401")
+                .unwrap()
+                .contains("FILES_WEBDAV_TOKEN")
+        );
+        assert!(
+            refused("sftp", "no methods")
+                .unwrap()
+                .contains("FILES_SFTP_KEY")
+        );
+        assert!(
+            refused("azure", "403")
+                .unwrap()
+                .contains("AZURE_STORAGE_SAS_TOKEN")
+        );
+        // Said already by the adapter, or another provider, or another kind: nothing added.
+        assert_eq!(refused("ftp", "check FILES_FTP_PASSWORD"), None);
+        assert_eq!(refused("s3", "no AWS credentials"), None);
+        let other = Error::transient("refused").with_provider("ftp");
+        assert_eq!(super::credential_hint(&other), None);
     }
 }

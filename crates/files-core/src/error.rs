@@ -185,7 +185,13 @@ impl Error {
             | K::ConnectionAborted
             | K::BrokenPipe
             | K::UnexpectedEof
-            | K::WouldBlock => ErrorKind::Transient,
+            | K::WouldBlock
+            // A server that is down or restarting refuses connections for a while.
+            | K::ConnectionRefused
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::NetworkDown
+            | K::AddrNotAvailable => ErrorKind::Transient,
             _ => ErrorKind::Other,
         }
     }
@@ -396,6 +402,12 @@ mod tests {
         }
         assert!(!ErrorKind::StorageFull.default_retryable());
         assert_eq!(ErrorKind::StorageFull.to_string(), "storage_full");
+    }
+
+    #[test]
+    fn a_refused_connection_is_transient() {
+        let e = Error::from_io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!((e.kind(), e.is_retryable()), (ErrorKind::Transient, true));
     }
 
     #[test]
