@@ -204,21 +204,3 @@ impl GcsAdapter {
         meta_from_resource(&v)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn rfc3339() {
-        let t = parse_rfc3339("1970-01-02T00:00:01.5Z").unwrap();
-        assert_eq!(t, UNIX_EPOCH + Duration::new(86401, 500_000_000));
-        let t = parse_rfc3339("2024-02-29T12:00:00+01:00").unwrap();
-        assert_eq!(
-            t.duration_since(UNIX_EPOCH).unwrap().as_secs(),
-            1_709_204_400
-        );
-    }
-}

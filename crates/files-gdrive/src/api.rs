@@ -443,16 +443,3 @@ impl GDriveAdapter {
         Ok(out)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn times() {
-        let t = parse_rfc3339("1970-01-02T00:00:01.5Z").unwrap();
-        assert_eq!(t, UNIX_EPOCH + Duration::new(86401, 500_000_000));
-    }
-}

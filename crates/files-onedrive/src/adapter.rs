@@ -219,22 +219,17 @@ impl Adapter for OneDriveAdapter {
             .await
             .map_err(|e| e.with_operation("list"))?;
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let after = request.cursor.as_deref().unwrap_or("");
-        let limit = request.limit.unwrap_or(usize::MAX).max(1);
-        let mut rest = entries.into_iter().filter(|(k, _)| k.as_str() > after);
-        let mut page = ListPage::default();
-        let mut last = None;
-        for (k, m) in rest.by_ref().take(limit) {
-            match m {
-                Some(m) => page.objects.push(m),
-                None => page.prefixes.push(k.clone()),
+        // The cursor is the last key returned: the next page starts after it.
+        let mut page = files_core::listing::PageBuilder::new(
+            request.cursor.as_deref(),
+            request.limit.unwrap_or(usize::MAX),
+        );
+        for (k, m) in entries {
+            if page.emit(k, m) == files_core::listing::Flow::Stop {
+                break;
             }
-            last = Some(k);
         }
-        if rest.next().is_some() {
-            page.cursor = last;
-        }
-        Ok(page)
+        Ok(page.finish())
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
