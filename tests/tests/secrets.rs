@@ -786,6 +786,55 @@ fn box_token_and_client_secret_do_not_leak() {
     );
 }
 
+#[test]
+fn dropbox_tokens_and_app_secret_do_not_leak() {
+    use files_fakes::dropbox::{APP_KEY, APP_SECRET, FakeDropbox, REFRESH_TOKEN, TEST_TOKEN};
+    capture();
+    let fake = FakeDropbox::start().expect("the fake Dropbox server");
+    let base = || {
+        files_dropbox::DropboxAdapter::builder()
+            .ignore_env()
+            .endpoint(fake.endpoint())
+            .token_url(fake.token_url())
+            .root("secrets")
+    };
+    let wrong = "S3CR3T-dropbox-wrong-token-c0de";
+    let mut seen = Seen::default();
+    seen.debug("the builder", &base().access_token(TEST_TOKEN));
+    seen.debug(
+        "the refresh-token builder",
+        &base().refresh_token(REFRESH_TOKEN, APP_KEY, Some(APP_SECRET.to_string())),
+    );
+    let rt = runtime();
+    rt.block_on(async {
+        let make = || Files::new(base().access_token(TEST_TOKEN).build().expect("an adapter"));
+        exercise(&make, true, 4 << 20, &mut seen).await;
+        let make = || {
+            Files::new(
+                base()
+                    .refresh_token(REFRESH_TOKEN, APP_KEY, Some(APP_SECRET.to_string()))
+                    .build()
+                    .expect("an adapter"),
+            )
+        };
+        exercise(&make, true, 4 << 20, &mut seen).await;
+        let bad = base().access_token(wrong).build().expect("an adapter");
+        with_wrong_secret(Files::new(bad), &mut seen).await;
+    });
+    drop(rt);
+    // Dropbox's session ids are not credentials: the tokens and the app secret must stay hidden.
+    seen.assert_clean(
+        "dropbox",
+        &[
+            TEST_TOKEN.to_string(),
+            REFRESH_TOKEN.to_string(),
+            APP_SECRET.to_string(),
+            wrong.to_string(),
+        ],
+        &[],
+    );
+}
+
 /// The check finds a planted secret, in a `Debug` output and in a log line.
 #[test]
 fn a_planted_secret_is_found() {

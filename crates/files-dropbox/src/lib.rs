@@ -19,7 +19,7 @@
 //!
 //! `dropbox://ROOT/key`: the host is the root folder, the path is the key, so
 //! `dropbox://backups/db/x.tar` names the Dropbox path `/backups/db/x.tar` with the key
-//! `db/x.tar`; `dropbox:///x.tar` has no root folder (the key is `/x.tar`). Paths are relative to
+//! `db/x.tar`; `dropbox:///x.tar` has no root folder (the path is `/x.tar`). Paths are relative to
 //! what the token reaches: an **app-folder** app's `/` is its app folder
 //! (`/Apps/<app name>/` in the user's Dropbox), a **full Dropbox** app's `/` is the top of the
 //! user's Dropbox. Dropbox is case-insensitive and case-preserving: `A.txt` and `a.txt` are one
@@ -55,8 +55,16 @@
 //! chunk just sent, and otherwise fails with `conflict` so that the core re-probes: no byte is
 //! sent twice and none is skipped. A session lives 7 days (then `not_found`:
 //! `session_expired`; a token older than that is refused before any request). There is **no
-//! abort**: cancelling an upload leaves its session to expire (logged with `tracing::info`).
-//! The session id in a token is not a credential (every call needs the OAuth token).
+//! abort**: cancelling an upload *closes* its session (an empty `append_v2` with
+//! `close: true`, after which it takes no more bytes and a probe says it is gone), and Dropbox
+//! keeps the bytes until the session expires (logged with `tracing::info`). The session id in
+//! a token is not a credential (every call needs the OAuth token).
+//!
+//! A `finish` whose answer is lost leaves no session to ask. The file at the key is then taken
+//! as the upload's when this process can tell: its `rev` is the one an earlier finish of this
+//! process answered, or its content hash is the one of every byte this process appended
+//! (both proofs); for a resumed upload finished without a whole-file hash, by evidence: its
+//! size is the upload's and its `rev` differs from the one before the first finish attempt.
 //!
 //! ## Other operations
 //!

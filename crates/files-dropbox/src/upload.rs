@@ -37,8 +37,21 @@ pub const SESSION_LIFETIME_SECS: u64 = 7 * 24 * 3600;
 /// that a retried finish (its answer lost) can recognise the file.
 #[derive(Debug, Clone)]
 pub(crate) enum Tracked {
-    Appending { hasher: ContentHasher, upto: u64 },
-    Finished(String),
+    Appending {
+        hasher: ContentHasher,
+        upto: u64,
+    },
+    /// Finished by this process: the file's content hash if known, and the `rev` the finish
+    /// answered.
+    Finished {
+        hash: Option<String>,
+        rev: Option<String>,
+    },
+    /// Being finished without a whole-file hash: the file's `rev` at the key before the first
+    /// finish attempt (`None`: no file).
+    Unproven {
+        rev_before: Option<String>,
+    },
 }
 
 impl Default for Tracked {
@@ -168,8 +181,12 @@ impl OffsetUpload for DropboxAdapter {
                 "strict_conflict": false,
             },
         });
-        if let Some(h) = &whole {
-            args["content_hash"] = Value::String(h.clone());
+        match &whole {
+            Some(h) => args["content_hash"] = Value::String(h.clone()),
+            None => self
+                .record_rev_before(spec, session)
+                .await
+                .map_err(|e| e.with_operation("finish").with_key(&spec.key))?,
         }
         let result = match self
             .upload_raw(
@@ -201,8 +218,8 @@ impl OffsetUpload for DropboxAdapter {
             }
             Err((e, _)) => Err(e),
         };
-        if result.is_ok() {
-            self.mark_finished(session, whole);
+        if let Ok(meta) = &result {
+            self.mark_finished(session, whole, meta.etag.clone());
         }
         result.map_err(|e| e.with_operation("finish").with_key(&spec.key))
     }
@@ -317,38 +334,77 @@ impl DropboxAdapter {
     fn whole_hash(&self, session: &Session, total: u64) -> Option<String> {
         match self.inner.uploads.lock().unwrap().get(&session.id)? {
             Tracked::Appending { hasher, upto } if *upto == total => Some(hasher.clone().finish()),
-            Tracked::Appending { .. } => None,
-            Tracked::Finished(h) => Some(h.clone()),
+            Tracked::Appending { .. } | Tracked::Unproven { .. } => None,
+            Tracked::Finished { hash, .. } => hash.clone(),
         }
     }
 
-    /// Remembers a finished upload's hash (a few hundred at most).
-    fn mark_finished(&self, session: &Session, hash: Option<String>) {
+    /// Remembers a finished upload (a few hundred at most).
+    fn mark_finished(&self, session: &Session, hash: Option<String>, rev: Option<String>) {
         let mut uploads = self.inner.uploads.lock().unwrap();
-        match hash {
-            Some(h) => {
-                let finished = uploads
-                    .values()
-                    .filter(|t| matches!(t, Tracked::Finished(_)))
-                    .count();
-                if finished >= FINISHED_KEPT {
-                    uploads.retain(|_, t| !matches!(t, Tracked::Finished(_)));
-                }
-                uploads.insert(session.id.clone(), Tracked::Finished(h));
-            }
-            None => {
-                uploads.remove(&session.id);
-            }
+        let finished = uploads
+            .values()
+            .filter(|t| matches!(t, Tracked::Finished { .. }))
+            .count();
+        if finished >= FINISHED_KEPT {
+            uploads.retain(|_, t| !matches!(t, Tracked::Finished { .. }));
         }
+        uploads.insert(session.id.clone(), Tracked::Finished { hash, rev });
     }
 
-    /// The file at the key, if it is provably this upload's (its size and content hash are
-    /// those of every byte this process appended).
+    /// Before the first finish without a whole-file hash: remembers the file's `rev` at the
+    /// key, so that a finish whose answer is lost can be recognised afterwards.
+    async fn record_rev_before(&self, spec: &UploadSpec, session: &Session) -> Result<()> {
+        if matches!(
+            self.inner.uploads.lock().unwrap().get(&session.id),
+            Some(Tracked::Unproven { .. } | Tracked::Finished { .. })
+        ) {
+            return Ok(());
+        }
+        let rev_before = match self.head(&spec.key).await {
+            Ok(m) => m.etag,
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        self.inner
+            .uploads
+            .lock()
+            .unwrap()
+            .insert(session.id.clone(), Tracked::Unproven { rev_before });
+        Ok(())
+    }
+
+    /// The file at the key, when the session is gone because a finish of this process
+    /// landed (its answer lost). Proven when this process saw every byte: the file's content
+    /// hash is the one of those bytes. Otherwise (a resumed upload) recognised by evidence:
+    /// the size is the upload's and the `rev` is not the one before the first finish attempt
+    /// (a same-sized write by someone else in that window would be taken for it).
     async fn finished_here(&self, spec: &UploadSpec, session: &Session) -> Option<ObjectMeta> {
-        let whole = self.whole_hash(session, spec.total)?;
+        let whole = self.whole_hash(session, spec.total);
+        let (rev_before, finished_rev) = match self.inner.uploads.lock().unwrap().get(&session.id) {
+            Some(Tracked::Unproven { rev_before }) => (Some(rev_before.clone()), None),
+            Some(Tracked::Finished { rev, .. }) => (None, rev.clone()),
+            _ => (None, None),
+        };
         let meta = self.head(&spec.key).await.ok()?;
-        (meta.size == spec.total && meta.metadata.get("content_hash") == Some(&whole))
-            .then_some(meta)
+        if meta.size != spec.total {
+            return None;
+        }
+        if finished_rev.is_some() && meta.etag == finished_rev {
+            // The very revision this process's finish answered.
+            return Some(meta);
+        }
+        match (whole, rev_before) {
+            (Some(h), _) => (meta.metadata.get("content_hash") == Some(&h)).then_some(meta),
+            (None, Some(before)) if meta.etag.is_some() && meta.etag != before => {
+                tracing::warn!(
+                    key = %spec.key,
+                    "a finish answer was lost; the file is taken as this upload's by its size and new revision"
+                );
+                Some(meta)
+            }
+            _ => None,
+        }
     }
 
     /// Streams a body of unknown (or large) length: one `files/upload` if it fits in 8 MiB,
@@ -374,7 +430,13 @@ impl DropboxAdapter {
                     return self.put_small(key, buf.freeze()).await;
                 }
                 None => {
-                    let s = self.start_session().await?;
+                    let mut attempt = 0;
+                    let s = loop {
+                        match self.start_session().await {
+                            Ok(s) => break s,
+                            Err(e) => pause_before_retry(e, &mut attempt).await?,
+                        }
+                    };
                     session = Some(s.clone());
                     s
                 }
@@ -384,10 +446,21 @@ impl DropboxAdapter {
             if !data.is_empty() {
                 hasher.update(&data);
                 let s = Session::new(id.clone());
-                self.append_raw(&s, offset, data.clone(), false)
-                    .await
-                    .map_err(|(e, _)| e)?;
-                offset += data.len() as u64;
+                let end = offset + data.len() as u64;
+                let mut attempt = 0;
+                loop {
+                    match self.append_raw(&s, offset, data.clone(), false).await {
+                        Ok(()) => break,
+                        // An earlier attempt landed (its answer was lost).
+                        Err((_, Some(api)))
+                            if api.has("incorrect_offset") && api.correct_offset == Some(end) =>
+                        {
+                            break;
+                        }
+                        Err((e, _)) => pause_before_retry(e, &mut attempt).await?,
+                    }
+                }
+                offset = end;
             }
             if done && buf.is_empty() {
                 let whole = hasher.finish();
@@ -396,19 +469,52 @@ impl DropboxAdapter {
                     "commit": {"path": self.path_of(key), "mode": "overwrite", "autorename": false, "mute": true},
                     "content_hash": whole,
                 });
-                let v = self
-                    .upload_raw(
-                        "upload_session/finish",
-                        &args,
-                        Bytes::new(),
-                        "finish the upload",
-                    )
-                    .await
-                    .map_err(|(e, _)| e)?;
+                let mut attempt = 0;
+                let v = loop {
+                    match self
+                        .upload_raw(
+                            "upload_session/finish",
+                            &args,
+                            Bytes::new(),
+                            "finish the upload",
+                        )
+                        .await
+                    {
+                        Ok(v) => break v,
+                        Err((e, _)) if e.kind() == ErrorKind::SessionExpired && attempt > 0 => {
+                            // A lost answer: the file is ours if its hash is the body's.
+                            match self.head(key).await {
+                                Ok(meta)
+                                    if meta.size == offset
+                                        && meta.metadata.get("content_hash") == Some(&whole) =>
+                                {
+                                    return Ok(meta);
+                                }
+                                _ => return Err(e),
+                            }
+                        }
+                        Err((e, _)) => pause_before_retry(e, &mut attempt).await?,
+                    }
+                };
                 let m = FileMeta::from_value(&v)?;
                 check_hash(&m, &whole)?;
                 return Ok(self.meta(key, &m));
             }
         }
     }
+}
+
+/// A streamed `put` cannot be replayed by the core, so its requests (whose bytes are in
+/// memory) are retried here: a retryable error waits (its `Retry-After`, else a short
+/// backoff) and returns `Ok` for another attempt, at most 4 in all.
+async fn pause_before_retry(e: Error, attempt: &mut u32) -> Result<()> {
+    *attempt += 1;
+    if !e.is_retryable() || *attempt >= 4 {
+        return Err(e);
+    }
+    let wait = e
+        .retry_after()
+        .unwrap_or(std::time::Duration::from_millis(100 << *attempt));
+    tokio::time::sleep(wait.min(std::time::Duration::from_secs(30))).await;
+    Ok(())
 }

@@ -16,14 +16,16 @@ use files_fakes::kit::{Fault, Match};
 use files_testkit::util::FnFixture;
 use files_testkit::{FaultConfig, FaultyAdapter};
 
-/// Every `n`-th upload-session request (only appends carrying bytes if `data_only`).
-fn every(n: u64, data_only: bool) -> Match {
+/// Every `n`-th upload-session request, not counting the empty appends that probe or close
+/// a session (only appends carrying bytes if `appends_only`).
+fn every(n: u64, appends_only: bool) -> Match {
     let seen = AtomicU64::new(0);
     Match::any().when(move |r| {
+        let append = r.path == "/2/files/upload_session/append_v2";
+        let empty = r.declared_len.unwrap_or(0) == 0;
         if !r.path.starts_with("/2/files/upload_session/")
-            || data_only
-                && (r.path != "/2/files/upload_session/append_v2"
-                    || r.declared_len.unwrap_or(0) == 0)
+            || append && empty
+            || appends_only && !append
         {
             return false;
         }

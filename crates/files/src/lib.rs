@@ -74,7 +74,7 @@
 //! | Google Drive | `gdrive://ROOT_FOLDER_ID` | `files-gdrive` / `gdrive` | **Across processes**: resumable session (same protocol as GCS; bearer session URL). |
 //! | Google Cloud Storage, Firebase Storage | `gs://bucket`, `firebase://project` | `files-gcs` / `gcs` | **Across processes**: resumable session (its URL is a bearer credential: store tokens like secrets). |
 //! | OneDrive, SharePoint (Microsoft Graph) | `onedrive://me`, `onedrive://DRIVE_ID`, `sharepoint://SITE_ID` | `files-onedrive` / `onedrive` | **Across processes**: upload session, `nextExpectedRanges` is the truth (its URL is a bearer credential). |
-//! | Dropbox | `dropbox://folder` | `files-dropbox` / `dropbox` | **Across processes**: upload session; the server's offset (`incorrect_offset`) is the truth. |
+//! | Dropbox | `dropbox://ROOT_FOLDER` | `files-dropbox` / `dropbox` | **Across processes**: upload session; the server's offset (`incorrect_offset`) is the truth. |
 //! | Box | `box://FOLDER_ID` | `files-box` / `box` | **Across processes**: chunked upload session, its parts list is the truth; commit carries the whole file's SHA-1. |
 //!
 //! What each provider can do beyond the basics (ranges, metadata, server-side copy, presigned
@@ -266,6 +266,9 @@ mod guide_gdrive {}
 #[cfg(all(doctest, feature = "onedrive"))]
 #[doc = include_str!("../../../docs/onedrive.md")]
 mod guide_onedrive {}
+#[cfg(all(doctest, feature = "dropbox"))]
+#[doc = include_str!("../../../docs/dropbox.md")]
+mod guide_dropbox {}
 #[cfg(all(doctest, feature = "box"))]
 #[doc = include_str!("../../../docs/box.md")]
 mod guide_box {}
