@@ -2,8 +2,6 @@
 //! and their corpus replay test; not a stable API. Most are the `files-http` kit's, as this
 //! adapter calls them.
 
-use std::time::SystemTime;
-
 use reqwest::header::{CONTENT_RANGE, HeaderMap, HeaderValue};
 
 /// One `<D:response>` of a PROPFIND answer, as the adapter reads it.
@@ -43,20 +41,10 @@ pub fn href_path(href: &str) -> Option<String> {
     crate::http::href_path(href)
 }
 
-/// Decodes `%XX` escapes (invalid UTF-8 replaced).
-pub fn percent_decode(s: &str) -> String {
-    files_http::encode::decode_lossy(s)
-}
-
-/// An ETag as the adapter reports it (quoted unless weak or already quoted).
-pub fn normalize_etag(tag: &str) -> String {
-    files_http::headers::normalize_etag(tag)
-}
-
-/// Parses an HTTP date (`getlastmodified`, `Last-Modified`).
-pub fn parse_http_date(s: &str) -> Option<SystemTime> {
-    files_http::headers::parse_http_date(s)
-}
+/// `%XX` decoding, an ETag as the adapter reports it, and HTTP dates: the kit's own, which the
+/// adapter calls.
+pub use files_http::encode::decode_lossy as percent_decode;
+pub use files_http::headers::{normalize_etag, parse_http_date};
 
 /// A `Content-Range` header value as `(start, end + 1, total)`; `None` when it is not a
 /// valid header value or not a usable range.
